@@ -1,0 +1,198 @@
+// Package boltstore is Parley's default, durable queue.Store: one bbolt file.
+// A commit is fsynced before Append returns, and the Hub hands it whole
+// batches, so concurrent senders share one fsync.
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/shared"
+)
+
+var _ queue.Store = (*Store)(nil)
+
+// Layout: bucket "rooms" holds one bucket per room, which holds the key
+// "epoch", a bucket "msgs" (8-byte big-endian seq → JSON message; the
+// bucket's own sequence is the room's last seq) and a bucket "ids"
+// (author NUL client_msg_id → seq) for idempotent sends.
+var (
+	bucketRooms = []byte("rooms")
+	bucketMsgs  = []byte("msgs")
+	bucketIDs   = []byte("ids")
+	keyEpoch    = []byte("epoch")
+)
+
+// Store is a queue.Store in a bbolt file.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens (creating if needed) the database at path. It fails after a
+// few seconds rather than hang when another process holds the file.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketRooms)
+		return err
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// roomBucket returns the room's bucket, creating it with a new epoch when
+// create is true; nil when absent and not created.
+func roomBucket(tx *bolt.Tx, room string, create bool) (*bolt.Bucket, error) {
+	rooms := tx.Bucket(bucketRooms)
+	if b := rooms.Bucket([]byte(room)); b != nil || !create {
+		return b, nil
+	}
+	b, err := rooms.CreateBucket([]byte(room))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.CreateBucket(bucketMsgs); err != nil {
+		return nil, err
+	}
+	if _, err := b.CreateBucket(bucketIDs); err != nil {
+		return nil, err
+	}
+	return b, b.Put(keyEpoch, []byte(memstore.NewEpoch()))
+}
+
+// LoadRoom implements queue.Store.
+func (s *Store) LoadRoom(_ context.Context, room string) (queue.RoomState, error) {
+	var st queue.RoomState
+	load := func(tx *bolt.Tx, create bool) error {
+		b, err := roomBucket(tx, room, create)
+		if err != nil || b == nil {
+			return err
+		}
+		st.Epoch = string(b.Get(keyEpoch))
+		msgs := b.Bucket(bucketMsgs)
+		st.Last = msgs.Sequence()
+		st.First = st.Last + 1
+		if k, _ := msgs.Cursor().First(); k != nil {
+			st.First = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	}
+	// Most loads find the room; only a new room needs a write transaction.
+	if err := s.db.View(func(tx *bolt.Tx) error { return load(tx, false) }); err != nil {
+		return st, fmt.Errorf("load room %q: %w", room, err)
+	}
+	if st.Epoch != "" {
+		return st, nil
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return load(tx, true) }); err != nil {
+		return st, fmt.Errorf("create room %q: %w", room, err)
+	}
+	return st, nil
+}
+
+// Append implements queue.Store: one transaction, one fsync, for the batch.
+func (s *Store) Append(_ context.Context, msgs []shared.Message) ([]queue.Result, error) {
+	out := make([]queue.Result, len(msgs))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, m := range msgs {
+			b, err := roomBucket(tx, m.Room, true)
+			if err != nil {
+				return err
+			}
+			mb, ib := b.Bucket(bucketMsgs), b.Bucket(bucketIDs)
+			idKey := []byte(memstore.IDKey(m))
+			if m.ClientMsgID != "" {
+				if v := ib.Get(idKey); v != nil {
+					var orig shared.Message
+					if err := json.Unmarshal(mb.Get(v), &orig); err != nil {
+						return fmt.Errorf("decode original of %q: %w", m.ClientMsgID, err)
+					}
+					out[i] = queue.Result{Message: orig, Duplicate: true}
+					continue
+				}
+			}
+			seq, err := mb.NextSequence()
+			if err != nil {
+				return err
+			}
+			m.Seq = seq
+			v, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			if err := mb.Put(seqKey(seq), v); err != nil {
+				return err
+			}
+			if m.ClientMsgID != "" {
+				if err := ib.Put(idKey, seqKey(seq)); err != nil {
+					return err
+				}
+			}
+			out[i] = queue.Result{Message: m}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append %d messages: %w", len(msgs), err)
+	}
+	return out, nil
+}
+
+// Range implements queue.Store.
+func (s *Store) Range(_ context.Context, room string, from, to uint64, limit int) ([]shared.Message, error) {
+	var out []shared.Message
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := roomBucket(tx, room, false)
+		if err != nil || b == nil {
+			return err
+		}
+		c := b.Bucket(bucketMsgs).Cursor()
+		for k, v := c.Seek(seqKey(from)); k != nil && len(out) < limit; k, v = c.Next() {
+			if binary.BigEndian.Uint64(k) > to {
+				break
+			}
+			var m shared.Message
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decode message %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("range %q [%d,%d]: %w", room, from, to, err)
+	}
+	return out, nil
+}
+
+// Close implements queue.Store.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return fmt.Errorf("close bolt: %w", err)
+	}
+	return nil
+}

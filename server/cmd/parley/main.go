@@ -1,0 +1,182 @@
+// Command parley serves the Parley group chat: the long-poll API, the
+// textbook endpoints and the go-app UI, on one address.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/parley-chat/parley/app/ui"
+	"github.com/parley-chat/parley/server/boltstore"
+	"github.com/parley-chat/parley/server/httpapi"
+	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+// config is everything run reads from flags and PARLEY_* variables.
+type config struct {
+	addr       string
+	store      string
+	data       string
+	web        string
+	history    int
+	sessionTTL time.Duration
+	maxPolls   int
+	maxRooms   int
+	logLevel   string
+}
+
+// parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
+// -session-ttl from PARLEY_SESSION_TTL) and then to the built-in default.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.store, "store", "bolt", "message store: bolt (durable, embedded) or memory")
+	fs.StringVar(&c.data, "data", "./data/parley.db", "bolt database file")
+	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
+	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
+	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503")
+	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "PARLEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(key); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", key, v, err)
+			}
+			f.DefValue = v
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case c.store != "bolt" && c.store != "memory":
+		return c, fmt.Errorf("-store must be bolt or memory, not %q", c.store)
+	case c.history < 1:
+		return c, errors.New("-history must be at least 1")
+	case c.sessionTTL < time.Second:
+		return c, errors.New("-session-ttl must be at least 1s")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	c, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var store queue.Store
+	switch c.store {
+	case "memory":
+		store = memstore.New(0)
+	default:
+		bs, err := boltstore.Open(c.data)
+		if err != nil {
+			return err
+		}
+		store = bs
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, Logger: log})
+	defer hub.Close()
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, Logger: log})
+	uiHandler, err := ui.Handler(ui.Options{WebDir: c.web, Logger: log})
+	if err != nil {
+		return fmt.Errorf("ui: %w", err)
+	}
+	api, err := httpapi.New(httpapi.Config{Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, MaxPolls: c.maxPolls})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Longer than the longest poll (MaxWaitSeconds), so a held poll is
+		// never cut off before it answers.
+		WriteTimeout: shared.MaxWaitSeconds*time.Second + 15*time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	presenceCtx, stopPresence := context.WithCancel(context.Background())
+	presenceDone := make(chan struct{})
+	go func() {
+		defer close(presenceDone)
+		sessions.Run(presenceCtx, time.Second, api.EmitPresence)
+	}()
+	defer func() {
+		stopPresence()
+		<-presenceDone
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("parley listening", "addr", ln.Addr().String(), "store", c.store, "data", c.data)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// Answer every held poll now so clients re-poll elsewhere, then let
+	// in-flight sends finish before the writer and the store stop.
+	hub.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
+)
+
+// handleCreateSession serves POST /api/session.
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := s.sessionLimit.allow(clientIP(r)); !ok {
+		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait))
+		return
+	}
+	var req shared.SessionRequest
+	if err := decodeBody(w, r, s.dec, &req); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := req.Normalize(); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	sess, err := s.sessions.Create(req.Name)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.log.Info("session created", "name", sess.Name)
+	writeJSON(w, http.StatusCreated, shared.SessionResponse{Token: sess.Token, Name: sess.Name})
+}
+
+// handleEndSession serves DELETE /api/session.
+func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	tok, _ := bearer(r)
+	if tok == "" {
+		writeError(w, r, s.log, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
+		return
+	}
+	if err := s.sessions.End(tok); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// session returns the request's session: nil without an Authorization
+// header, an error when one is given but the token is not live.
+func (s *Server) session(r *http.Request) (*session.Session, error) {
+	tok, present := bearer(r)
+	if !present {
+		return nil, nil
+	}
+	if tok == "" {
+		return nil, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>")
+	}
+	return s.sessions.Lookup(tok)
+}
+
+func roomOf(r *http.Request) (string, error) {
+	room := r.PathValue("room")
+	return room, shared.ValidateRoom(room)
+}
+
+// handleSend serves POST /api/rooms/{room}/messages.
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
+	room, err := roomOf(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	sess, err := s.session(r)
+	if err == nil && sess == nil {
+		err = shared.Errorf(shared.CodeUnauthorized, "sending needs a session: POST /api/session first")
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var req shared.SendRequest
+	if err := decodeBody(w, r, s.dec, &req); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := req.Normalize(); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if ok, wait := s.sessions.AllowSend(sess); !ok {
+		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait))
+		return
+	}
+	msg, dup, err := s.hub.Append(r.Context(), shared.Message{
+		Room: room, Kind: shared.KindText, Author: sess.Name, Text: req.Text, ClientMsgID: req.ClientMsgID,
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	status := http.StatusCreated
+	if dup {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, msg)
+}
+
+// handlePoll serves GET /api/rooms/{room}/messages: the long poll.
+func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
+	room, err := roomOf(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var req shared.PollRequest
+	if err := decodeValues(s.dec, &req, r.URL.Query(), shared.CodeInvalidParam); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	q := queue.Query{After: req.After, Before: req.Before, Epoch: req.Epoch, Limit: req.LimitOrDefault()}
+	if req.After != nil {
+		q.Wait = req.WaitDuration()
+	}
+	ctx := r.Context()
+	if q.Wait > 0 {
+		release, err := s.holdPoll()
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		defer release()
+	}
+	if sess != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		// The request context ends when the client goes away (a closed
+		// tab), which ends the poll and starts the presence grace period.
+		done := s.sessions.PollStarted(sess, room, cancel)
+		defer done()
+	}
+	resp, err := s.hub.Read(ctx, room, q)
+	if err != nil && !(errors.Is(err, context.Canceled) && r.Context().Err() == nil) {
+		// A poll released by its session (context cancelled while the
+		// client is still there) answers what it has, empty; anything else
+		// is an error.
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleMembers serves GET /api/rooms/{room}/members.
+func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
+	room, err := roomOf(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: s.sessions.Members(room)})
+}
+
+// clientIP is the peer address. Behind a proxy all clients share its
+// address; the per-IP session limit is then a limit for the proxy.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// deadline is the earliest of now+d and ctx's deadline.
+func deadline(ctx context.Context, d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(t) {
+		return dl
+	}
+	return t
+}

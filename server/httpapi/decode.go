@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/schema"
+
+	"github.com/parley-chat/parley/shared"
+)
+
+// newDecoder returns a schema decoder for query strings and forms: unknown
+// keys are ignored because browsers add cache-busting parameters.
+func newDecoder() *schema.Decoder {
+	d := schema.NewDecoder()
+	d.IgnoreUnknownKeys(true)
+	return d
+}
+
+// decodeBody reads a JSON or form body into dst, bounded by MaxBodyBytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, shared.MaxBodyBytes)
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil && r.Header.Get("Content-Type") != "" {
+		return shared.Errorf(shared.CodeUnsupportedType, "cannot parse Content-Type")
+	}
+	switch ct {
+	case "application/json":
+		if err := json.NewDecoder(r.Body).Decode(dst); err != nil {
+			if tooLarge(err) {
+				return bodyTooLarge()
+			}
+			return shared.Errorf(shared.CodeBadRequest, "body is not valid JSON for this request: %v", err)
+		}
+		return nil
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		var form url.Values
+		if ct == "multipart/form-data" {
+			err = r.ParseMultipartForm(shared.MaxBodyBytes)
+			if r.MultipartForm != nil {
+				form = r.MultipartForm.Value
+				defer func() { _ = r.MultipartForm.RemoveAll() }()
+			}
+		} else {
+			err = r.ParseForm()
+			form = r.PostForm
+		}
+		if err != nil {
+			if tooLarge(err) {
+				return bodyTooLarge()
+			}
+			return shared.Errorf(shared.CodeBadRequest, "body is not a valid form: %v", err)
+		}
+		return decodeValues(dec, dst, form, shared.CodeBadRequest)
+	default:
+		return shared.Errorf(shared.CodeUnsupportedType, "send application/json or application/x-www-form-urlencoded, not %q", ct)
+	}
+}
+
+func decodeValues(dec *schema.Decoder, dst any, v url.Values, code string) error {
+	if err := dec.Decode(dst, v); err != nil {
+		var multi schema.MultiError
+		if errors.As(err, &multi) {
+			for field, e := range multi {
+				return shared.Errorf(code, "%s: %s", field, describe(e))
+			}
+		}
+		return shared.Errorf(code, "%v", err)
+	}
+	return nil
+}
+
+func describe(err error) string {
+	var conv schema.ConversionError
+	if errors.As(err, &conv) {
+		return "not a valid number"
+	}
+	return err.Error()
+}
+
+func tooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe) || strings.Contains(err.Error(), "request body too large")
+}
+
+func bodyTooLarge() error {
+	return shared.Errorf(shared.CodeBodyTooLarge, "body is larger than %d bytes", shared.MaxBodyBytes)
+}
+
+// bearer returns the token of an Authorization: Bearer header, and whether
+// the header was present at all.
+func bearer(r *http.Request) (token string, present bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", true
+	}
+	return strings.TrimSpace(tok), true
+}

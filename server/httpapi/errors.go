@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/parley-chat/parley/shared"
+)
+
+// statusOf maps every error code to its HTTP status: the one table of it.
+var statusOf = map[string]int{
+	shared.CodeBadRequest:         http.StatusBadRequest,
+	shared.CodeInvalidRoom:        http.StatusBadRequest,
+	shared.CodeInvalidName:        http.StatusBadRequest,
+	shared.CodeTextEmpty:          http.StatusBadRequest,
+	shared.CodeTextTooLong:        http.StatusBadRequest,
+	shared.CodeTextInvalid:        http.StatusBadRequest,
+	shared.CodeClientMsgIDTooLong: http.StatusBadRequest,
+	shared.CodeInvalidParam:       http.StatusBadRequest,
+	shared.CodeUnauthorized:       http.StatusUnauthorized,
+	shared.CodeUnknownToken:       http.StatusUnauthorized,
+	shared.CodeNotFound:           http.StatusNotFound,
+	shared.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	shared.CodeNameTaken:          http.StatusConflict,
+	shared.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
+	shared.CodeUnsupportedType:    http.StatusUnsupportedMediaType,
+	shared.CodeRateLimited:        http.StatusTooManyRequests,
+	shared.CodeInternal:           http.StatusInternalServerError,
+	shared.CodeOverCapacity:       http.StatusServiceUnavailable,
+	shared.CodeUnavailable:        http.StatusServiceUnavailable,
+}
+
+// retryAfter is an error that tells the client when to come back (429, 503).
+type retryAfter struct {
+	err   *shared.Error
+	after time.Duration
+}
+
+func (e retryAfter) Error() string { return e.err.Error() }
+func (e retryAfter) Unwrap() error { return e.err }
+
+func withRetry(err *shared.Error, after time.Duration) error { return retryAfter{err, after} }
+
+// writeError answers err as JSON. Errors that are not *shared.Error are
+// logged and answered as internal, without their text: it may hold details
+// meant for operators, not clients.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *shared.Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			e = shared.Errorf(shared.CodeUnavailable, "the request was cancelled")
+		} else {
+			e = shared.Errorf(shared.CodeInternal, "internal error")
+		}
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+	}
+	var ra retryAfter
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((ra.after+time.Second-1)/time.Second))))
+	} else if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, shared.ErrorResponse{Error: e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	// A write error means the client left; there is no one to tell.
+	_ = json.NewEncoder(w).Encode(v)
+}

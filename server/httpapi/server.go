@@ -1,0 +1,176 @@
+// Package httpapi is Parley's HTTP interface: the JSON API under /api/, the
+// textbook's /send_msg/, /get_msg/ and /home/ endpoints, and the UI handler
+// at /. It holds no chat state of its own beyond the textbook's per-name
+// cursors; the queue and session packages own the rest.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/schema"
+	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
+)
+
+// Config holds a Server's dependencies and limits.
+type Config struct {
+	Hub      *queue.Hub
+	Sessions *session.Manager
+	// UI serves everything outside the API (the app shell); nil answers 404.
+	UI     http.Handler
+	Logger *slog.Logger
+	// MaxPolls bounds the polls held at once (default 10000); beyond it a
+	// poll is answered 503 over_capacity.
+	MaxPolls int
+	// SessionRate and SessionBurst bound session creation per client IP
+	// (default 1/s, burst 20).
+	SessionRate  rate.Limit
+	SessionBurst int
+	// LegacyNames bounds the textbook endpoints' per-name cursors (default 10000).
+	LegacyNames int
+}
+
+// Server is the HTTP side of Parley.
+type Server struct {
+	hub      *queue.Hub
+	sessions *session.Manager
+	ui       http.Handler
+	log      *slog.Logger
+	dec      *schema.Decoder
+
+	maxPolls     int64
+	held         atomic.Int64
+	sessionLimit *keyedLimiter
+	legacy       *legacyCursors
+}
+
+// New returns a Server; Hub and Sessions are required.
+func New(cfg Config) (*Server, error) {
+	if cfg.Hub == nil || cfg.Sessions == nil {
+		return nil, errors.New("httpapi: Hub and Sessions are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxPolls <= 0 {
+		cfg.MaxPolls = 10000
+	}
+	if cfg.SessionRate <= 0 {
+		cfg.SessionRate = 1
+	}
+	if cfg.SessionBurst <= 0 {
+		cfg.SessionBurst = 20
+	}
+	if cfg.LegacyNames <= 0 {
+		cfg.LegacyNames = 10000
+	}
+	return &Server{
+		hub:          cfg.Hub,
+		sessions:     cfg.Sessions,
+		ui:           cfg.UI,
+		log:          cfg.Logger,
+		dec:          newDecoder(),
+		maxPolls:     int64(cfg.MaxPolls),
+		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
+		legacy:       newLegacyCursors(cfg.LegacyNames),
+	}, nil
+}
+
+// Handler returns every route of Parley on a private mux.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+
+	mux.HandleFunc("POST /api/session", s.handleCreateSession)
+	mux.HandleFunc("DELETE /api/session", s.handleEndSession)
+	mux.HandleFunc("GET /api/rooms/{room}/messages", s.handlePoll)
+	mux.HandleFunc("POST /api/rooms/{room}/messages", s.handleSend)
+	mux.HandleFunc("GET /api/rooms/{room}/members", s.handleMembers)
+	mux.HandleFunc("/api/", s.handleAPINotFound)
+
+	mux.HandleFunc("POST /send_msg/{$}", s.handleLegacySend)
+	mux.HandleFunc("GET /get_msg/{$}", s.handleLegacyGet)
+	mux.HandleFunc("GET /home/{$}", s.handleLegacyHome)
+
+	if s.ui != nil {
+		mux.Handle("/", s.ui)
+	}
+	return s.recover(mux)
+}
+
+// recover turns a panic in one handler into a 500 for that request alone, so
+// one bad request never takes the server down for everyone else.
+func (s *Server) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, r, s.log, shared.Errorf(shared.CodeInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handleHealth serves GET /healthz.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// apiMethods lists the methods of each API path, for 405 answers: the
+// catch-all below takes them from the mux, which would answer in plain text.
+var apiMethods = []struct {
+	path    *regexp.Regexp
+	methods string
+}{
+	{regexp.MustCompile(`^/api/session$`), "POST, DELETE"},
+	{regexp.MustCompile(`^/api/rooms/[^/]+/messages$`), "GET, HEAD, POST"},
+	{regexp.MustCompile(`^/api/rooms/[^/]+/members$`), "GET, HEAD"},
+}
+
+// handleAPINotFound answers API paths and methods that do not exist in JSON,
+// like every other API error.
+func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
+	for _, m := range apiMethods {
+		if m.path.MatchString(r.URL.Path) {
+			w.Header().Set("Allow", m.methods)
+			writeError(w, r, s.log, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, m.methods))
+			return
+		}
+	}
+	writeError(w, r, s.log, shared.Errorf(shared.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// holdPoll counts a poll that may wait against MaxPolls; release must be
+// called when it ends.
+func (s *Server) holdPoll() (release func(), err error) {
+	if s.held.Add(1) > s.maxPolls {
+		s.held.Add(-1)
+		return nil, withRetry(shared.Errorf(shared.CodeOverCapacity, "too many clients are waiting; retry shortly"), 5*time.Second)
+	}
+	return func() { s.held.Add(-1) }, nil
+}
+
+// HeldPolls returns the number of polls held now.
+func (s *Server) HeldPolls() int { return int(s.held.Load()) }
+
+// EmitPresence logs a presence event in its room; it is what
+// session.Manager.Run calls.
+func (s *Server) EmitPresence(ctx context.Context, e session.Event) error {
+	_, _, err := s.hub.Append(ctx, shared.Message{Room: e.Room, Kind: e.Kind, Author: e.Name})
+	return err
+}

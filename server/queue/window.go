@@ -1,0 +1,82 @@
+package queue
+
+import "github.com/parley-chat/parley/shared"
+
+// window holds the newest messages of one room, densely: msgs[i].Seq ==
+// first+i. It is a plain data structure with no locking of its own; the room
+// that owns it guards it.
+type window struct {
+	max  int
+	msgs []shared.Message
+}
+
+func newWindow(max int) *window {
+	return &window{max: max, msgs: make([]shared.Message, 0, min(max, 64))}
+}
+
+// first is the oldest seq held, or 0 when empty.
+func (w *window) first() uint64 {
+	if len(w.msgs) == 0 {
+		return 0
+	}
+	return w.msgs[0].Seq
+}
+
+// push appends m, whose seq must follow the last one held, and drops the
+// oldest beyond max. Dropping copies only when the slice has grown to twice
+// max, so push is amortised O(1).
+func (w *window) push(m shared.Message) {
+	w.msgs = append(w.msgs, m)
+	if len(w.msgs) > 2*w.max {
+		kept := make([]shared.Message, w.max, 2*w.max)
+		copy(kept, w.msgs[len(w.msgs)-w.max:])
+		w.msgs = kept
+	}
+}
+
+// held returns the retained messages, at most max of them.
+func (w *window) held() []shared.Message {
+	if len(w.msgs) > w.max {
+		return w.msgs[len(w.msgs)-w.max:]
+	}
+	return w.msgs
+}
+
+// covers reports whether every message with seq >= from is in the window.
+func (w *window) covers(from, last uint64) bool {
+	h := w.held()
+	if from > last {
+		return true
+	}
+	return len(h) > 0 && h[0].Seq <= from
+}
+
+// after returns up to limit messages with seq > after, oldest first. The
+// result is a copy so callers may use it after the room's lock is released.
+func (w *window) after(after uint64, limit int) []shared.Message {
+	h := w.held()
+	if len(h) == 0 {
+		return nil
+	}
+	i := 0
+	if after >= h[0].Seq {
+		i = int(after - h[0].Seq + 1)
+	}
+	if i >= len(h) {
+		return nil
+	}
+	j := min(len(h), i+limit)
+	return append([]shared.Message(nil), h[i:j]...)
+}
+
+// before returns the newest up to limit messages with seq < before, oldest
+// first, as a copy.
+func (w *window) before(before uint64, limit int) []shared.Message {
+	h := w.held()
+	if len(h) == 0 || before <= h[0].Seq {
+		return nil
+	}
+	j := min(len(h), int(before-h[0].Seq))
+	i := max(0, j-limit)
+	return append([]shared.Message(nil), h[i:j]...)
+}

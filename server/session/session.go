@@ -1,0 +1,365 @@
+// Package session keeps who is connected: sessions with unique display names
+// and bearer tokens, and presence per room. Presence changes become join and
+// leave events, which one goroutine hands to the log in the order they
+// happened.
+package session
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/shared"
+)
+
+// Event is a presence change to log in a room.
+type Event struct {
+	Room string
+	Name string
+	Kind shared.Kind // shared.KindJoin or shared.KindLeave
+}
+
+// Options configures a Manager. Zero values take the defaults.
+type Options struct {
+	// TTL is how long a session lives without polling or sending (default 2 min).
+	TTL time.Duration
+	// Grace is how long a session stays present in a room after its last
+	// poll there ended (default shared.PresenceGrace).
+	Grace time.Duration
+	// MaxSessions bounds live sessions (default 100000).
+	MaxSessions int
+	// MaxHeldPerSession bounds the polls one session holds at once (default
+	// 8); a newer poll beyond it releases the oldest, which answers empty.
+	MaxHeldPerSession int
+	// SendRate and SendBurst bound each session's sends (default 5/s, 20).
+	SendRate  rate.Limit
+	SendBurst int
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.TTL <= 0 {
+		o.TTL = 2 * time.Minute
+	}
+	if o.Grace <= 0 {
+		o.Grace = shared.PresenceGrace
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 100_000
+	}
+	if o.MaxHeldPerSession <= 0 {
+		o.MaxHeldPerSession = 8
+	}
+	if o.SendRate <= 0 {
+		o.SendRate = 5
+	}
+	if o.SendBurst <= 0 {
+		o.SendBurst = 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Session is one joined client. Its fields are guarded by the Manager.
+type Session struct {
+	Token string
+	Name  string
+
+	lastActive time.Time
+	limiter    *rate.Limiter
+	rooms      map[string]*presence
+	held       []*heldPoll // oldest first
+}
+
+type presence struct {
+	since   time.Time
+	held    int
+	lastEnd time.Time
+}
+
+type heldPoll struct {
+	room    string
+	release func()
+}
+
+// Manager owns every session and presence. All state is behind one mutex:
+// the work under it is a few map operations, never I/O.
+type Manager struct {
+	opt Options
+
+	mu      sync.Mutex
+	byToken map[string]*Session
+	byName  map[string]*Session // key: nameKey(name)
+	present map[string]map[*Session]*presence
+	events  []Event       // presence changes not yet handed to the log
+	signal  chan struct{} // buffered 1: events has something
+}
+
+// NewManager returns an empty Manager.
+func NewManager(opt Options) *Manager {
+	opt.setDefaults()
+	return &Manager{
+		opt:     opt,
+		byToken: make(map[string]*Session),
+		byName:  make(map[string]*Session),
+		present: make(map[string]map[*Session]*presence),
+		signal:  make(chan struct{}, 1),
+	}
+}
+
+// nameKey makes names unique without regard to case, so "Alice" cannot
+// pose as "alice".
+func nameKey(name string) string { return strings.ToLower(name) }
+
+func newToken() string {
+	b := make([]byte, 32) // 256 bits
+	_, _ = rand.Read(b)   // never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Create starts a session for name, which must already be normalised.
+func (m *Manager) Create(name string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, taken := m.byName[nameKey(name)]; taken {
+		return nil, shared.Errorf(shared.CodeNameTaken, "the name %q is taken; choose another", name)
+	}
+	if len(m.byToken) >= m.opt.MaxSessions {
+		return nil, shared.Errorf(shared.CodeOverCapacity, "too many sessions")
+	}
+	s := &Session{
+		Token:      newToken(),
+		Name:       name,
+		lastActive: m.opt.Now(),
+		limiter:    rate.NewLimiter(m.opt.SendRate, m.opt.SendBurst),
+		rooms:      make(map[string]*presence),
+	}
+	m.byToken[s.Token] = s
+	m.byName[nameKey(name)] = s
+	return s, nil
+}
+
+// Lookup returns the live session with token, or unknown_token.
+func (m *Manager) Lookup(token string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.byToken[token]
+	if s == nil {
+		return nil, shared.Errorf(shared.CodeUnknownToken, "the session is unknown or has expired; join again")
+	}
+	s.lastActive = m.opt.Now()
+	return s, nil
+}
+
+// AllowSend reports whether the session may send now, and if not, how long
+// to wait.
+func (m *Manager) AllowSend(s *Session) (ok bool, retryAfter time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opt.Now()
+	s.lastActive = now
+	r := s.limiter.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// End ends the session at once: its held polls are released and its leave
+// is logged in every room it was present in.
+func (m *Manager) End(token string) error {
+	m.mu.Lock()
+	s := m.byToken[token]
+	if s == nil {
+		m.mu.Unlock()
+		return shared.Errorf(shared.CodeUnknownToken, "the session is unknown or has expired")
+	}
+	held := m.endLocked(s)
+	m.mu.Unlock()
+	for _, h := range held {
+		h.release()
+	}
+	return nil
+}
+
+func (m *Manager) endLocked(s *Session) []*heldPoll {
+	delete(m.byToken, s.Token)
+	delete(m.byName, nameKey(s.Name))
+	for _, room := range sortedKeys(s.rooms) {
+		m.leaveLocked(s, room)
+	}
+	held := s.held
+	s.held = nil
+	return held
+}
+
+func (m *Manager) leaveLocked(s *Session, room string) {
+	delete(s.rooms, room)
+	if ps := m.present[room]; ps != nil {
+		delete(ps, s)
+		if len(ps) == 0 {
+			delete(m.present, room)
+		}
+	}
+	m.emitLocked(Event{Room: room, Name: s.Name, Kind: shared.KindLeave})
+}
+
+func (m *Manager) emitLocked(e Event) {
+	m.events = append(m.events, e)
+	select {
+	case m.signal <- struct{}{}:
+	default:
+	}
+}
+
+// PollStarted records that s holds a poll in room, logging its join if it
+// was not present. release is called (outside the Manager's lock) if the
+// session ends or holds too many polls; it must make the poll answer at once.
+// The returned done must be called when the poll ends.
+func (m *Manager) PollStarted(s *Session, room string, release func()) (done func()) {
+	m.mu.Lock()
+	now := m.opt.Now()
+	s.lastActive = now
+	if m.byToken[s.Token] != s {
+		// Ended between lookup and now: nothing to track.
+		m.mu.Unlock()
+		return func() {}
+	}
+	p := s.rooms[room]
+	if p == nil {
+		p = &presence{since: now}
+		s.rooms[room] = p
+		if m.present[room] == nil {
+			m.present[room] = make(map[*Session]*presence)
+		}
+		m.present[room][s] = p
+		m.emitLocked(Event{Room: room, Name: s.Name, Kind: shared.KindJoin})
+	}
+	p.held++
+	hp := &heldPoll{room: room, release: release}
+	s.held = append(s.held, hp)
+	var evicted *heldPoll
+	if len(s.held) > m.opt.MaxHeldPerSession {
+		evicted = s.held[0]
+		s.held = s.held[1:]
+	}
+	m.mu.Unlock()
+	if evicted != nil {
+		evicted.release()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			now := m.opt.Now()
+			s.lastActive = now
+			s.held = slices.DeleteFunc(s.held, func(x *heldPoll) bool { return x == hp })
+			p.held--
+			p.lastEnd = now
+		})
+	}
+}
+
+// Sweep ends presence that outlived the grace period and sessions that
+// outlived the TTL, as of now. Run calls it periodically; tests call it with
+// a fake clock.
+func (m *Manager) Sweep(now time.Time) {
+	m.mu.Lock()
+	var released []*heldPoll
+	for _, s := range m.byToken {
+		held := 0
+		for _, p := range s.rooms {
+			held += p.held
+		}
+		if held == 0 && now.Sub(s.lastActive) > m.opt.TTL {
+			m.opt.Logger.Info("session expired", "name", s.Name)
+			released = append(released, m.endLocked(s)...)
+			continue
+		}
+		for _, room := range sortedKeys(s.rooms) {
+			if p := s.rooms[room]; p.held == 0 && now.Sub(p.lastEnd) > m.opt.Grace {
+				m.leaveLocked(s, room)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, h := range released {
+		h.release()
+	}
+}
+
+// Members returns who is present in room, longest present first.
+func (m *Manager) Members(room string) []shared.Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]shared.Member, 0, len(m.present[room]))
+	for s, p := range m.present[room] {
+		out = append(out, shared.Member{Name: s.Name, Since: p.since.UTC()})
+	}
+	slices.SortFunc(out, func(a, b shared.Member) int {
+		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// Count returns the number of live sessions.
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byToken)
+}
+
+// takeEvents returns and clears the pending events.
+func (m *Manager) takeEvents() []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ev := m.events
+	m.events = nil
+	return ev
+}
+
+// Run sweeps every interval and hands presence events to emit, in order,
+// until ctx is done. It is the only goroutine that calls emit, so a leave
+// can never overtake the join before it.
+func (m *Manager) Run(ctx context.Context, interval time.Duration, emit func(context.Context, Event) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Sweep(m.opt.Now())
+		case <-m.signal:
+		}
+		for _, e := range m.takeEvents() {
+			if err := emit(ctx, e); err != nil {
+				m.opt.Logger.Warn("presence event not logged", "room", e.Room, "name", e.Name, "kind", e.Kind, "err", err)
+			}
+		}
+	}
+}
+
+func sortedKeys[V any](mp map[string]V) []string {
+	keys := make([]string, 0, len(mp))
+	for k := range mp {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
