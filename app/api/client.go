@@ -1,0 +1,237 @@
+// Package api is the Parley HTTP client used by the go-app UI. It speaks the
+// JSON API of the server with the shared wire types and turns every error
+// answer back into a *shared.Error, so callers switch on stable codes.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley/shared"
+)
+
+// Client calls the Parley API. The zero value is not usable: Base must be
+// the server's origin (e.g. "http://127.0.0.1:8080"); in the browser that is
+// the page's own origin.
+type Client struct {
+	Base string
+	// HTTP is the client used for requests; nil means http.DefaultClient,
+	// which in js/wasm is the browser's Fetch API.
+	HTTP *http.Client
+}
+
+// NetError means the server could not be reached or its answer could not be
+// read: the request may or may not have been processed.
+type NetError struct{ Err error }
+
+func (e *NetError) Error() string { return "network: " + e.Err.Error() }
+func (e *NetError) Unwrap() error { return e.Err }
+
+// StatusError is an error answer from the server. It unwraps to the
+// *shared.Error decoded from the body.
+type StatusError struct {
+	Status int
+	// RetryAfter is the server's Retry-After, zero when absent.
+	RetryAfter time.Duration
+	Err        *shared.Error
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Err.Error()) }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// IsNetwork reports whether err means the server was not reached.
+func IsNetwork(err error) bool {
+	var ne *NetError
+	return errors.As(err, &ne)
+}
+
+// Code is the API error code of err, "" for a non-API error.
+func Code(err error) string {
+	var se *shared.Error
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return ""
+}
+
+// RetryAfter is the delay the server asked for in err, zero when none.
+func RetryAfter(err error) time.Duration {
+	var st *StatusError
+	if errors.As(err, &st) {
+		return st.RetryAfter
+	}
+	return 0
+}
+
+// Temporary reports whether retrying the same request later may succeed:
+// the server was unreachable, overloaded, rate limiting or failing.
+func Temporary(err error) bool {
+	if IsNetwork(err) {
+		return true
+	}
+	var st *StatusError
+	if errors.As(err, &st) {
+		return st.Status == http.StatusTooManyRequests || st.Status >= 500
+	}
+	return false
+}
+
+// Join starts a session: POST /api/session.
+func (c *Client) Join(ctx context.Context, name string) (shared.SessionResponse, error) {
+	var out shared.SessionResponse
+	err := c.do(ctx, http.MethodPost, "/api/session", "", shared.SessionRequest{Name: name}, &out)
+	return out, err
+}
+
+// Leave ends a session at once: DELETE /api/session.
+func (c *Client) Leave(ctx context.Context, token string) error {
+	return c.do(ctx, http.MethodDelete, "/api/session", token, nil, nil)
+}
+
+// Send posts a message: POST /api/rooms/{room}/messages. A repeated
+// ClientMsgID returns the original message instead of a duplicate.
+func (c *Client) Send(ctx context.Context, token, room string, req shared.SendRequest) (shared.Message, error) {
+	var out shared.Message
+	err := c.do(ctx, http.MethodPost, "/api/rooms/"+url.PathEscape(room)+"/messages", token, req, &out)
+	return out, err
+}
+
+// Poll reads messages: GET /api/rooms/{room}/messages. Every call carries a
+// fresh nonce parameter because Chromium lets only one request per identical
+// URL through at a time (its HTTP cache lock), which would queue two tabs'
+// polls behind each other.
+func (c *Client) Poll(ctx context.Context, token, room string, req shared.PollRequest) (shared.PollResponse, error) {
+	q := req.Query()
+	q.Set("n", Nonce())
+	var out shared.PollResponse
+	err := c.do(ctx, http.MethodGet, "/api/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), token, nil, &out)
+	return out, err
+}
+
+// Members lists who is present: GET /api/rooms/{room}/members.
+func (c *Client) Members(ctx context.Context, room string) (shared.MembersResponse, error) {
+	var out shared.MembersResponse
+	err := c.do(ctx, http.MethodGet, "/api/rooms/"+url.PathEscape(room)+"/members?n="+Nonce(), "", nil, &out)
+	return out, err
+}
+
+func (c *Client) do(ctx context.Context, method, path, token string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &NetError{Err: err}
+	}
+	defer resp.Body.Close()
+	// Read the whole body while the context still applies: in js/wasm a
+	// body read does not watch the context once headers have arrived.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &NetError{Err: err}
+	}
+	if resp.StatusCode >= 400 {
+		return decodeError(resp, data)
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &NetError{Err: fmt.Errorf("decoding %s %s answer: %w", method, path, err)}
+	}
+	return nil
+}
+
+// decodeError turns an error answer into a *StatusError. A body that is not
+// the API's envelope (a proxy's 502 page, say) still gets a code from its
+// status so callers can switch on it.
+func decodeError(resp *http.Response, data []byte) error {
+	st := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	var env shared.ErrorResponse
+	if json.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
+		st.Err = env.Error
+		return st
+	}
+	code := shared.CodeInternal
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		code = shared.CodeNotFound
+	case resp.StatusCode == http.StatusTooManyRequests:
+		code = shared.CodeRateLimited
+	case resp.StatusCode == http.StatusUnauthorized:
+		code = shared.CodeUnauthorized
+	case resp.StatusCode >= 500:
+		code = shared.CodeUnavailable
+	case resp.StatusCode >= 400:
+		code = shared.CodeBadRequest
+	}
+	st.Err = &shared.Error{Code: code, Message: strings.TrimSpace(http.StatusText(resp.StatusCode))}
+	return st
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// Nonce returns 64 random bits in hex, for unique poll URLs and message ids.
+func Nonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// NewClientMsgID returns a fresh client_msg_id: 128 random bits, well within
+// shared.MaxClientMsgIDLen and printable ASCII as the server requires.
+func NewClientMsgID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

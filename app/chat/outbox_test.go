@@ -1,0 +1,67 @@
+package chat_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/app/chat"
+	"github.com/stretchr/testify/require"
+)
+
+func TestOutboxOrderStateAndIsolation(t *testing.T) {
+	st := chat.NewMemStorage()
+	ob := chat.NewOutbox(st, "lobby")
+	other := chat.NewOutbox(st, "lobby2") // a prefix of no other room's keys
+	t0 := time.Unix(1700000000, 0)
+	_, err := ob.Add("b", "second", t0.Add(time.Second))
+	require.NoError(t, err)
+	_, err = ob.Add("a", "first", t0)
+	require.NoError(t, err)
+	_, err = other.Add("z", "elsewhere", t0)
+	require.NoError(t, err)
+
+	items := ob.Items()
+	require.Len(t, items, 2)
+	require.Equal(t, "first", items[0].Text, "items come back in creation order, not id order")
+	require.Equal(t, chat.ItemPending, items[0].State)
+
+	require.True(t, ob.SetState("a", chat.ItemFailed, "text_too_long"))
+	require.Equal(t, chat.ItemFailed, ob.Items()[0].State)
+	require.Equal(t, "text_too_long", ob.Items()[0].Code)
+
+	require.True(t, ob.Remove("a"))
+	require.False(t, ob.Remove("a"))
+	require.Len(t, ob.Items(), 1)
+	require.Len(t, other.Items(), 1)
+
+	// A second Outbox on the same storage (another tab) sees the same items.
+	require.Equal(t, "second", chat.NewOutbox(st, "lobby").Items()[0].Text)
+}
+
+func TestBackoffGrowsCapsAndResets(t *testing.T) {
+	b := chat.Backoff{Base: 100 * time.Millisecond, Max: time.Second, Rand: func() float64 { return 0.999999 }}
+	var got []time.Duration
+	for i := 0; i < 6; i++ {
+		got = append(got, b.Next().Round(time.Millisecond))
+	}
+	require.Equal(t, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second}, got)
+	b.Rand = func() float64 { return 0 }
+	require.Equal(t, 500*time.Millisecond, b.Next(), "jitter keeps at least half the delay")
+	b.Reset()
+	require.Equal(t, 50*time.Millisecond, b.Next())
+}
+
+func TestSessionStorage(t *testing.T) {
+	st := chat.NewMemStorage()
+	_, ok := chat.LoadSession(st)
+	require.False(t, ok)
+	require.NoError(t, chat.SaveSession(st, chat.Session{Name: "李雷", Token: "t"}))
+	s, ok := chat.LoadSession(st)
+	require.True(t, ok)
+	require.Equal(t, "李雷", s.Name)
+	chat.ClearSession(st)
+	_, ok = chat.LoadSession(st)
+	require.False(t, ok)
+	chat.SaveLastRoom(st, "dev")
+	require.Equal(t, "dev", chat.LastRoom(st))
+}
