@@ -399,9 +399,9 @@ type room struct {
 
 func (r *room) publish(m shared.Message, log *slog.Logger) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	switch {
 	case m.Seq <= r.last:
+		r.mu.Unlock()
 		return // already published
 	case m.Seq != r.last+1:
 		// Cannot happen with one writer; if a store ever skips, restart the
@@ -411,8 +411,14 @@ func (r *room) publish(m shared.Message, log *slog.Logger) {
 	}
 	r.win.push(m)
 	r.last = m.Seq
-	close(r.wake)
+	wake := r.wake
 	r.wake = make(chan struct{})
+	r.mu.Unlock()
+	// Closing readies every parked waiter, which the runtime does one by
+	// one; doing it after Unlock keeps that work out of the room's lock, so
+	// readers and the next publish never wait behind it. A waiter that
+	// checks after Unlock sees the new last and does not park.
+	close(wake)
 }
 
 func (r *room) response(msgs []shared.Message, next uint64, gap, reset bool) shared.PollResponse {

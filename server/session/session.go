@@ -333,9 +333,9 @@ func (m *Manager) takeEvents() []Event {
 	return ev
 }
 
-// Run sweeps every interval and hands presence events to emit, in order,
-// until ctx is done. It is the only goroutine that calls emit, so a leave
-// can never overtake the join before it.
+// Run sweeps every interval and flushes presence events to emit, in order,
+// until ctx is done. Being the only caller of emit, it guarantees that a
+// leave never overtakes the join before it.
 func (m *Manager) Run(ctx context.Context, interval time.Duration, emit func(context.Context, Event) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -347,10 +347,16 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration, emit func(con
 			m.Sweep(m.opt.Now())
 		case <-m.signal:
 		}
-		for _, e := range m.takeEvents() {
-			if err := emit(ctx, e); err != nil {
-				m.opt.Logger.Warn("presence event not logged", "room", e.Room, "name", e.Name, "kind", e.Kind, "err", err)
-			}
+		m.Flush(ctx, emit)
+	}
+}
+
+// Flush hands the pending presence events to emit, in order. Only one
+// goroutine may call it at a time (Run, or a test in Run's place).
+func (m *Manager) Flush(ctx context.Context, emit func(context.Context, Event) error) {
+	for _, e := range m.takeEvents() {
+		if err := emit(ctx, e); err != nil {
+			m.opt.Logger.Warn("presence event not logged", "room", e.Room, "name", e.Name, "kind", e.Kind, "err", err)
 		}
 	}
 }

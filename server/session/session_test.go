@@ -1,0 +1,232 @@
+package session_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a fake time source the tests move by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+func newManager(t *testing.T) (*session.Manager, *clock) {
+	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	return session.NewManager(session.Options{TTL: 2 * time.Minute, Grace: 30 * time.Second, Now: c.Now}), c
+}
+
+// events returns the pending presence events, as Run would hand them over.
+func events(t *testing.T, m *session.Manager) []session.Event {
+	t.Helper()
+	var got []session.Event
+	m.Flush(context.Background(), func(_ context.Context, e session.Event) error {
+		got = append(got, e)
+		return nil
+	})
+	return got
+}
+
+func TestRunFlushesEventsAndStops(t *testing.T) {
+	m, _ := newManager(t)
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	got := make(chan session.Event, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx, time.Hour, func(_ context.Context, e session.Event) error {
+			got <- e
+			return nil
+		})
+	}()
+	m.PollStarted(s, "lobby", func() {})
+	select {
+	case e := <-got:
+		require.Equal(t, session.Event{Room: "lobby", Name: "alice", Kind: shared.KindJoin}, e)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not hand over the join")
+	}
+	cancel()
+	<-done
+}
+
+func TestNamesAreUniqueCaseInsensitively(t *testing.T) {
+	m, _ := newManager(t)
+	a, err := m.Create("Alice")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(a.Token), 43, "a token carries at least 128 random bits")
+	_, err = m.Create("alice")
+	require.Equal(t, shared.CodeNameTaken, shared.ErrorCode(err))
+	b, err := m.Create("小明")
+	require.NoError(t, err)
+	require.NotEqual(t, a.Token, b.Token)
+
+	got, err := m.Lookup(a.Token)
+	require.NoError(t, err)
+	require.Same(t, a, got)
+	_, err = m.Lookup("nope")
+	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(err))
+
+	require.NoError(t, m.End(a.Token))
+	_, err = m.Create("alice")
+	require.NoError(t, err, "an ended session frees its name")
+	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(m.End(a.Token)))
+}
+
+func TestPresenceJoinGraceLeave(t *testing.T) {
+	m, c := newManager(t)
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+
+	done := m.PollStarted(s, "lobby", func() {})
+	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindJoin}}, events(t, m))
+	require.Len(t, m.Members("lobby"), 1)
+	require.Equal(t, "alice", m.Members("lobby")[0].Name)
+
+	// A second poll (the next one of the loop) does not join again.
+	done2 := m.PollStarted(s, "lobby", func() {})
+	done()
+	done()  // idempotent
+	done2() // both ended: the grace period starts now
+	require.Empty(t, events(t, m))
+
+	m.Sweep(c.Add(29 * time.Second))
+	require.Len(t, m.Members("lobby"), 1, "still present between polls")
+	m.Sweep(c.Add(2 * time.Second))
+	require.Empty(t, m.Members("lobby"))
+	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindLeave}}, events(t, m))
+
+	// Coming back is a new join.
+	m.PollStarted(s, "lobby", func() {})()
+	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindJoin}}, events(t, m))
+}
+
+func TestHeldPollKeepsSessionAlive(t *testing.T) {
+	m, c := newManager(t)
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	done := m.PollStarted(s, "lobby", func() {})
+	m.Sweep(c.Add(10 * time.Minute))
+	_, err = m.Lookup(s.Token)
+	require.NoError(t, err, "a session with a held poll is active")
+	require.Len(t, m.Members("lobby"), 1)
+	done()
+	require.Len(t, events(t, m), 1) // the join
+}
+
+func TestSessionExpiryLogsLeaveAndFreesName(t *testing.T) {
+	m, c := newManager(t)
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	m.PollStarted(s, "lobby", func() {})()
+	m.PollStarted(s, "random", func() {})()
+	require.Len(t, events(t, m), 2)
+
+	m.Sweep(c.Add(time.Minute))
+	_, err = m.Lookup(s.Token) // activity: the TTL starts again
+	require.NoError(t, err)
+	m.Sweep(c.Add(2*time.Minute + time.Second))
+	_, err = m.Lookup(s.Token)
+	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(err))
+	require.ElementsMatch(t, []session.Event{
+		{Room: "lobby", Name: "alice", Kind: shared.KindLeave},
+		{Room: "random", Name: "alice", Kind: shared.KindLeave},
+	}, events(t, m))
+	require.Zero(t, m.Count())
+	_, err = m.Create("alice")
+	require.NoError(t, err)
+}
+
+func TestEndReleasesHeldPollsAndLeaves(t *testing.T) {
+	m, _ := newManager(t)
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	released := make(chan struct{})
+	done := m.PollStarted(s, "lobby", func() { close(released) })
+	require.NoError(t, m.End(s.Token))
+	<-released
+	done()
+	require.Equal(t, []session.Event{
+		{Room: "lobby", Name: "alice", Kind: shared.KindJoin},
+		{Room: "lobby", Name: "alice", Kind: shared.KindLeave},
+	}, events(t, m), "a leave never overtakes its join")
+	require.Empty(t, m.Members("lobby"))
+}
+
+func TestTooManyHeldPollsReleaseTheOldest(t *testing.T) {
+	c := &clock{now: time.Now()}
+	m := session.NewManager(session.Options{MaxHeldPerSession: 2, Now: c.Now})
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	var released []int
+	for i := range 4 {
+		m.PollStarted(s, "lobby", func() { released = append(released, i) })
+	}
+	require.Equal(t, []int{0, 1}, released)
+}
+
+func TestSendRateLimit(t *testing.T) {
+	c := &clock{now: time.Now()}
+	m := session.NewManager(session.Options{SendRate: 1, SendBurst: 3, Now: c.Now})
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	for range 3 {
+		ok, _ := m.AllowSend(s)
+		require.True(t, ok)
+	}
+	ok, wait := m.AllowSend(s)
+	require.False(t, ok)
+	require.InDelta(t, time.Second, wait, float64(10*time.Millisecond))
+	c.Add(time.Second)
+	ok, _ = m.AllowSend(s)
+	require.True(t, ok)
+}
+
+func TestMembersOrderedBySince(t *testing.T) {
+	m, c := newManager(t)
+	for _, name := range []string{"carol", "alice", "bob"} {
+		s, err := m.Create(name)
+		require.NoError(t, err)
+		m.PollStarted(s, "lobby", func() {})
+		c.Add(time.Second)
+	}
+	var names []string
+	for _, mem := range m.Members("lobby") {
+		names = append(names, mem.Name)
+	}
+	require.Equal(t, []string{"carol", "alice", "bob"}, names)
+	require.Empty(t, m.Members("elsewhere"))
+}
+
+func TestMaxSessions(t *testing.T) {
+	m := session.NewManager(session.Options{MaxSessions: 1})
+	_, err := m.Create("a")
+	require.NoError(t, err)
+	_, err = m.Create("b")
+	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(err))
+}
