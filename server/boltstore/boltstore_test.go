@@ -88,4 +88,3 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
-
