@@ -62,8 +62,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status >= 500 {
+	if r.Context().Err() != nil {
+		return // the client has gone; nobody reads the answer
+	}
+	switch {
+	case status == http.StatusInternalServerError:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+	case status >= 500:
+		log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
 	}
 	var ra retryAfter
 	if errors.As(err, &ra) {

@@ -100,6 +100,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /send_msg/{$}", s.handleLegacySend)
 	mux.HandleFunc("GET /get_msg/{$}", s.handleLegacyGet)
 	mux.HandleFunc("GET /home/{$}", s.handleLegacyHome)
+	mux.Handle("/send_msg/{$}", s.methodNotAllowed("POST"))
+	mux.Handle("/get_msg/{$}", s.methodNotAllowed("GET, HEAD"))
+	mux.Handle("/home/{$}", s.methodNotAllowed("GET, HEAD"))
 
 	if s.ui != nil {
 		mux.Handle("/", s.ui)
@@ -142,13 +145,20 @@ var apiMethods = []struct {
 	{regexp.MustCompile(`^/api/rooms/[^/]+/members$`), "GET, HEAD"},
 }
 
+// methodNotAllowed answers a known path asked with the wrong method, in JSON.
+func (s *Server) methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, r, s.log, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+	})
+}
+
 // handleAPINotFound answers API paths and methods that do not exist in JSON,
 // like every other API error.
 func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 	for _, m := range apiMethods {
 		if m.path.MatchString(r.URL.Path) {
-			w.Header().Set("Allow", m.methods)
-			writeError(w, r, s.log, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, m.methods))
+			s.methodNotAllowed(m.methods).ServeHTTP(w, r)
 			return
 		}
 	}

@@ -1,0 +1,174 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/server/httpapi"
+	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a fake time source for session TTL and presence.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+type harness struct {
+	t        *testing.T
+	url      string
+	hub      *queue.Hub
+	sessions *session.Manager
+	api      *httpapi.Server
+	clock    *clock
+	client   *http.Client
+}
+
+type option func(*httpapi.Config, *session.Options, *queue.Options)
+
+// newHarness serves the API on a real loopback port and stops it at the end
+// of the test. Presence events are handed to the log by flushPresence, in
+// the place of session.Manager.Run, so that tests control when.
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	c := &clock{now: time.Now()}
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	cfg := httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, Logger: log}
+	sopt := session.Options{Now: c.Now, SendRate: rate.Inf, SendBurst: 1000, Logger: log}
+	qopt := queue.Options{History: 100, Logger: log}
+	for _, o := range opts {
+		o(&cfg, &sopt, &qopt)
+	}
+	hub := queue.New(memstore.New(0), qopt)
+	sessions := session.NewManager(sopt)
+	cfg.Hub, cfg.Sessions = hub, sessions
+	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
+	api, err := httpapi.New(cfg)
+	require.NoError(t, err)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() {
+		hub.Drain()
+		srv.Close()
+		hub.Close()
+	})
+	return &harness{t: t, url: srv.URL, hub: hub, sessions: sessions, api: api, clock: c, client: srv.Client()}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) errCode(t *testing.T) string {
+	t.Helper()
+	var e shared.ErrorResponse
+	require.NoError(t, json.Unmarshal(r.body, &e), "error body is JSON: %s", r.body)
+	require.NotNil(t, e.Error, "body: %s", r.body)
+	require.NotEmpty(t, e.Error.Message)
+	return e.Error.Code
+}
+
+func (h *harness) do(method, path, token, contentType, body string) reply {
+	h.t.Helper()
+	return h.doCtx(context.Background(), method, path, token, contentType, body)
+}
+
+func (h *harness) doCtx(ctx context.Context, method, path, token, contentType, body string) reply {
+	h.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, h.url+path, strings.NewReader(body))
+	require.NoError(h.t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return reply{status: -1, body: []byte(err.Error())}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+)
+
+func (h *harness) join(name string) string {
+	h.t.Helper()
+	r := h.do("POST", "/api/session", "", formType, url.Values{"name": {name}}.Encode())
+	require.Equal(h.t, http.StatusCreated, r.status, "%s", r.body)
+	var s shared.SessionResponse
+	require.NoError(h.t, json.Unmarshal(r.body, &s))
+	return s.Token
+}
+
+func (h *harness) send(token, room, text, id string) shared.Message {
+	h.t.Helper()
+	body, _ := json.Marshal(shared.SendRequest{Text: text, ClientMsgID: id})
+	r := h.do("POST", "/api/rooms/"+room+"/messages", token, jsonType, string(body))
+	require.Equal(h.t, http.StatusCreated, r.status, "%s", r.body)
+	var m shared.Message
+	require.NoError(h.t, json.Unmarshal(r.body, &m))
+	return m
+}
+
+func (h *harness) poll(token, room, query string) shared.PollResponse {
+	h.t.Helper()
+	r := h.do("GET", "/api/rooms/"+room+"/messages?"+query, token, "", "")
+	require.Equal(h.t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(h.t, "no-store", r.header.Get("Cache-Control"))
+	var p shared.PollResponse
+	require.NoError(h.t, json.Unmarshal(r.body, &p))
+	return p
+}
+
+// flushPresence hands pending join/leave events to the log now, instead of
+// waiting for the presence goroutine, so tests need not sleep.
+func (h *harness) flushPresence() {
+	h.sessions.Flush(context.Background(), h.api.EmitPresence)
+}
+
+func kinds(msgs []shared.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		out = append(out, string(m.Kind)+":"+m.Author+":"+m.Text)
+	}
+	return out
+}
