@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -191,7 +190,7 @@ func (s *Store) Range(_ context.Context, room string, from, to uint64, limit int
 
 // Close implements queue.Store.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close bolt: %w", err)
 	}
 	return nil
