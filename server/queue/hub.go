@@ -427,24 +427,3 @@ func (r *room) response(msgs []shared.Message, next uint64, gap, reset bool) sha
 	}
 	return shared.PollResponse{Room: r.name, Epoch: r.epoch, Messages: msgs, Next: next, Gap: gap, Reset: reset}
 }
-
-// Stats is a snapshot for health checks and benchmarks.
-type Stats struct {
-	Rooms int
-}
-
-// Stats returns counts of what the hub holds.
-func (h *Hub) Stats() Stats {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return Stats{Rooms: len(h.rooms)}
-}
-
-// Epoch returns the room's epoch, loading the room if needed.
-func (h *Hub) Epoch(ctx context.Context, name string) (string, error) {
-	r, err := h.room(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	return r.epoch, nil
-}

@@ -46,6 +46,8 @@ type config struct {
 	maxPolls   int
 	maxRooms   int
 	logLevel   string
+	tlsCert    string
+	tlsKey     string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -63,6 +65,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503")
 	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		key := "PARLEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -86,6 +90,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-history must be at least 1")
 	case c.sessionTTL < time.Second:
 		return c, errors.New("-session-ttl must be at least 1s")
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return c, errors.New("-tls-cert and -tls-key go together")
 	}
 	return c, nil
 }
@@ -157,8 +163,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("parley listening", "addr", ln.Addr().String(), "store", c.store, "data", c.data)
+	go func() {
+		if c.tlsCert != "" {
+			// HTTP/2 comes with TLS: one connection carries every tab's
+			// polls, instead of HTTP/1.1's six per host.
+			serveErr <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info("parley listening", "addr", ln.Addr().String(), "tls", c.tlsCert != "", "store", c.store, "data", c.data)
 
 	select {
 	case err := <-serveErr:
