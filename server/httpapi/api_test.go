@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,9 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
-	"github.com/parley-chat/parley/server/httpapi"
+	"github.com/parley-chat/parley/server/memstore"
 	"github.com/parley-chat/parley/server/queue"
-	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -60,8 +60,8 @@ func TestCreateSession(t *testing.T) {
 }
 
 func TestCreateSessionRateLimited(t *testing.T) {
-	h := newHarness(t, func(c *httpapi.Config, _ *session.Options, _ *queue.Options) {
-		c.SessionRate, c.SessionBurst = rate.Every(time.Hour), 2
+	h := newHarness(t, func(s *settings) {
+		s.api.SessionRate, s.api.SessionBurst = rate.Every(time.Hour), 2
 	})
 	h.join("a")
 	h.join("b")
@@ -145,8 +145,8 @@ func TestSendErrors(t *testing.T) {
 }
 
 func TestSendRateLimited(t *testing.T) {
-	h := newHarness(t, func(_ *httpapi.Config, s *session.Options, _ *queue.Options) {
-		s.SendRate, s.SendBurst = rate.Every(time.Hour), 3
+	h := newHarness(t, func(s *settings) {
+		s.session.SendRate, s.session.SendBurst = rate.Every(time.Hour), 3
 	})
 	tok := h.join("alice")
 	for i := range 3 {
@@ -255,7 +255,7 @@ func TestPollErrors(t *testing.T) {
 }
 
 func TestPollOverCapacity(t *testing.T) {
-	h := newHarness(t, func(c *httpapi.Config, _ *session.Options, _ *queue.Options) { c.MaxPolls = 1 })
+	h := newHarness(t, func(s *settings) { s.api.MaxPolls = 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	held := make(chan reply, 1)
 	go func() { held <- h.doCtx(ctx, "GET", "/api/rooms/lobby/messages?after=0&wait=60", "", "", "") }()
@@ -311,7 +311,7 @@ func TestPresenceAndMembers(t *testing.T) {
 }
 
 func TestSessionExpiryLogsLeave(t *testing.T) {
-	h := newHarness(t, func(_ *httpapi.Config, s *session.Options, _ *queue.Options) { s.TTL = 2 * time.Minute })
+	h := newHarness(t, func(s *settings) { s.session.TTL = 2 * time.Minute })
 	tok := h.join("alice")
 	h.poll(tok, "lobby", "")
 	h.sessions.Sweep(h.clock.Add(2*time.Minute + time.Second))
@@ -353,4 +353,23 @@ func TestNotFoundAndMethodNotAllowedAreJSON(t *testing.T) {
 	require.Equal(t, http.StatusMethodNotAllowed, r.status)
 	r = h.do("GET", "/anything/else", "", "", "")
 	require.Equal(t, "ui", string(r.body), "the rest goes to the UI")
+}
+
+// brokenStore fails every append, as a full or failed disk would.
+type brokenStore struct{ queue.Store }
+
+func (brokenStore) Append(context.Context, []shared.Message) ([]queue.Result, error) {
+	return nil, errors.New("no space left on device")
+}
+
+func TestStoreFailureIs503AndOthersKeepServing(t *testing.T) {
+	h := newHarness(t, func(s *settings) { s.store = brokenStore{memstore.New(0)} })
+	tok := h.join("alice")
+	r := h.do("POST", "/api/rooms/lobby/messages", tok, jsonType, `{"text":"lost?","client_msg_id":"k1"}`)
+	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	require.Equal(t, shared.CodeUnavailable, r.errCode(t))
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+	require.NotContains(t, string(r.body), "no space", "operators' details stay in the log")
+	h.poll("", "lobby", "")
+	require.Equal(t, http.StatusOK, h.do("GET", "/healthz", "", "", "").status)
 }

@@ -55,7 +55,15 @@ type harness struct {
 	client   *http.Client
 }
 
-type option func(*httpapi.Config, *session.Options, *queue.Options)
+// settings is what a harness is built from; options change it.
+type settings struct {
+	api     httpapi.Config
+	session session.Options
+	queue   queue.Options
+	store   queue.Store
+}
+
+type option func(*settings)
 
 // newHarness serves the API on a real loopback port and stops it at the end
 // of the test. Presence events are handed to the log by flushPresence, in
@@ -64,14 +72,18 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
 	c := &clock{now: time.Now()}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	cfg := httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, Logger: log}
-	sopt := session.Options{Now: c.Now, SendRate: rate.Inf, SendBurst: 1000, Logger: log}
-	qopt := queue.Options{History: 100, Logger: log}
-	for _, o := range opts {
-		o(&cfg, &sopt, &qopt)
+	st := settings{
+		api:     httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, Logger: log},
+		session: session.Options{Now: c.Now, SendRate: rate.Inf, SendBurst: 1000, Logger: log},
+		queue:   queue.Options{History: 100, Logger: log},
+		store:   memstore.New(0),
 	}
-	hub := queue.New(memstore.New(0), qopt)
-	sessions := session.NewManager(sopt)
+	for _, o := range opts {
+		o(&st)
+	}
+	hub := queue.New(st.store, st.queue)
+	sessions := session.NewManager(st.session)
+	cfg := st.api
 	cfg.Hub, cfg.Sessions = hub, sessions
 	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
 	api, err := httpapi.New(cfg)

@@ -356,3 +356,48 @@ func TestManySendersManyPollers(t *testing.T) {
 		require.Len(t, perAuthor, senders)
 	}
 }
+
+// gatedStore holds its first Append until released and counts calls, to
+// show that senders arriving during a commit share the next one.
+type gatedStore struct {
+	queue.Store
+	mu      sync.Mutex
+	calls   int
+	sizes   []int
+	release chan struct{}
+}
+
+func (g *gatedStore) Append(ctx context.Context, msgs []shared.Message) ([]queue.Result, error) {
+	g.mu.Lock()
+	g.calls++
+	first := g.calls == 1
+	g.sizes = append(g.sizes, len(msgs))
+	g.mu.Unlock()
+	if first {
+		<-g.release
+	}
+	return g.Store.Append(ctx, msgs)
+}
+
+func TestConcurrentSendersShareACommit(t *testing.T) {
+	g := &gatedStore{Store: memstore.New(0), release: make(chan struct{})}
+	h := newHub(t, g, queue.Options{})
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, _, err := h.Append(context.Background(), shared.Message{Room: "r", Kind: shared.KindText, Author: "a", Text: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// While the first commit is held, the other 39 queue up behind it.
+	time.Sleep(300 * time.Millisecond)
+	close(g.release)
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	require.LessOrEqual(t, g.calls, 5, "batch sizes %v: senders must share commits", g.sizes)
+	resp, err := h.Read(context.Background(), "r", queue.Query{Limit: 100})
+	require.NoError(t, err)
+	require.Equal(t, span(1, 40), seqs(resp.Messages))
+}
