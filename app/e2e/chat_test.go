@@ -1,0 +1,37 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Two people in two browser contexts: both join, one writes, the other sees
+// it; then the other answers.
+func TestTwoContextsChat(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t)
+	alice := b.firstTab("alice")
+	bob := b.isolatedTab("bob")
+
+	alice.navigate(srv.URL + "/")
+	alice.join("alice")
+	alice.inRoom("lobby")
+	bob.navigate(srv.URL + "/")
+	bob.join("bob")
+	bob.inRoom("lobby")
+
+	alice.send("hello from alice")
+	bob.waitText("hello from alice", 10*time.Second)
+	bob.send("hi alice, 你好 👋")
+	alice.waitText("hi alice, 你好 👋", 10*time.Second)
+
+	// Own messages are set apart and marked sent; the other's are not.
+	require.Equal(t, "sent", eval[string](alice, `document.querySelector('[data-testid=log] li.own[data-kind=text]').dataset.state`))
+	require.Equal(t, 1, eval[int](bob, `document.querySelectorAll('[data-testid=log] li.own[data-kind=text]').length`))
+	// Both see each other in the members list.
+	alice.waitFor("bob in members", `[...document.querySelectorAll('[data-testid=members] li')].some(li => li.dataset.name === 'bob')`, 10*time.Second)
+	bob.waitFor("alice in members", `[...document.querySelectorAll('[data-testid=members] li')].some(li => li.dataset.name === 'alice')`, 10*time.Second)
+	alice.screenshot("chat")
+}

@@ -1,0 +1,447 @@
+// Package e2e drives the real Parley server binary and the real app.wasm in
+// Debian's headless Chromium. Nothing here is faked: the server is built
+// from ./server/cmd/parley, the wasm by `make wasm`, and the browser is a
+// fresh profile per test. These tests never skip; without Chromium they
+// fail and say how to install it.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/parley-chat/parley/shared"
+)
+
+var (
+	repoRoot   string
+	serverBin  string
+	webDir     string
+	chromePath string
+	artefacts  string
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	code = m.Run()
+	os.Exit(code)
+}
+
+func setup() (int, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return 1, err
+	}
+	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	chromePath = os.Getenv("PARLEY_CHROMIUM")
+	if chromePath == "" {
+		for _, c := range []string{"chromium", "chromium-browser"} {
+			if p, err := exec.LookPath(c); err == nil {
+				chromePath = p
+				break
+			}
+		}
+	}
+	if chromePath == "" {
+		return 1, fmt.Errorf("chromium is not installed; the end-to-end tests need it: run `apt-get install chromium` (make test does this when it can)")
+	}
+	artefacts = os.Getenv("PARLEY_E2E_ARTEFACTS")
+	if artefacts == "" {
+		artefacts = filepath.Join(os.TempDir(), "parley-e2e")
+	}
+	if err := os.MkdirAll(artefacts, 0o755); err != nil {
+		return 1, err
+	}
+	bin, err := os.MkdirTemp("", "parley-e2e-bin")
+	if err != nil {
+		return 1, err
+	}
+	serverBin = filepath.Join(bin, "parley")
+	build := exec.Command("go", "build", "-o", serverBin, "./server/cmd/parley")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("building the server: %v\n%s", err, out)
+	}
+	// make knows whether app.wasm (and its .br/.gz) are older than their
+	// sources; a cold wasm build takes a minute or more.
+	mk := exec.Command("make", "wasm")
+	mk.Dir = repoRoot
+	if out, err := mk.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("make wasm: %v\n%s", err, out)
+	}
+	webDir = filepath.Join(repoRoot, "web")
+	return 0, nil
+}
+
+// server is the real parley binary running as a subprocess.
+type server struct {
+	t    *testing.T
+	args []string
+	addr string
+	URL  string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// startServer runs parley with -store memory unless args say otherwise.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, addr: freeAddr(t), logs: &syncBuffer{}}
+	s.args = args
+	s.URL = "http://" + s.addr
+	s.start()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(s.logs.String(), 4000))
+		}
+	})
+	return s
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	args := append([]string{"-addr", s.addr, "-web", webDir}, s.args...)
+	if !contains(args, "-store") {
+		args = append(args, "-store", "memory")
+	}
+	s.cmd = exec.Command(serverBin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-s.done:
+			s.t.Fatalf("server exited at start:\n%s", s.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s.t.Fatalf("server did not answer /healthz:\n%s", s.logs.String())
+}
+
+// stop ends the server with SIGTERM (graceful) and waits for it.
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// restart starts the server again on the same address and flags.
+func (s *server) restart() {
+	s.t.Helper()
+	s.stop()
+	s.start()
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// history reads a room through the API, as a third party would.
+func (s *server) history(t *testing.T, room string) []shared.Message {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/api/rooms/" + room + "/messages?limit=500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var pr shared.PollResponse
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		t.Fatal(err)
+	}
+	return pr.Messages
+}
+
+// browser is one Chromium process with a fresh profile.
+type browser struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	shots  int
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	profile := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromePath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Background tabs must keep running their timers and wasm: the
+		// many-tabs test has one leader tab and six in the background.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.WindowSize(1100, 800),
+		chromedp.UserDataDir(profile),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil {
+		acancel()
+		t.Fatalf("starting chromium (%s): %v", chromePath, err)
+	}
+	b := &browser{t: t, ctx: ctx, cancel: func() { cancel(); acancel() }}
+	t.Cleanup(b.cancel)
+	return b
+}
+
+// tab is one page of a browser.
+type tab struct {
+	b    *browser
+	name string
+	ctx  context.Context
+}
+
+// firstTab is the tab the browser opened with.
+func (b *browser) firstTab(name string) *tab { return &tab{b: b, name: name, ctx: b.ctx} }
+
+// newTab opens another tab of the same profile: it shares localStorage,
+// the service worker and the connection pool with the others.
+func (b *browser) newTab(name string) *tab {
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	return &tab{b: b, name: name, ctx: ctx}
+}
+
+// isolatedTab opens a tab in a new browser context: its own storage and
+// cookies, like a different person's browser.
+func (b *browser) isolatedTab(name string) *tab {
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	return &tab{b: b, name: name, ctx: ctx}
+}
+
+// screenshot saves the tab's page to the artefact directory.
+func (tb *tab) screenshot(label string) string {
+	tb.b.shots++
+	name := fmt.Sprintf("%s-%s-%02d-%s.png", sanitize(tb.b.t.Name()), tb.name, tb.b.shots, label)
+	p := filepath.Join(artefacts, name)
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	img, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.b.t.Logf("screenshot %s: %v", label, err)
+		return ""
+	}
+	if err := os.WriteFile(p, img, 0o644); err != nil {
+		tb.b.t.Logf("screenshot %s: %v", label, err)
+		return ""
+	}
+	tb.b.t.Logf("screenshot: %s", p)
+	return p
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' || r == ':' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// fail takes a screenshot of every given tab, then fails the test.
+func (tb *tab) fatalf(format string, args ...any) {
+	tb.b.t.Helper()
+	tb.screenshot("failure")
+	tb.b.t.Fatalf(tb.name+": "+format, args...)
+}
+
+func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.fatalf("%v", err)
+	}
+}
+
+func (tb *tab) navigate(url string) {
+	tb.b.t.Helper()
+	tb.do(chromedp.Navigate(url))
+}
+
+// eval runs JavaScript in the page and decodes its result.
+func eval[T any](tb *tab, js string) T {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.fatalf("evaluating %s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it is true.
+func (tb *tab) waitFor(what, js string, timeout time.Duration) {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+js+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			tb.fatalf("timed out after %s waiting for %s (%s) %s", timeout, what, js, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Selectors of the elements tests use, by data-testid.
+func testid(id string) string { return fmt.Sprintf(`[data-testid=%q]`, id) }
+
+// ready waits for the wasm to have mounted the app.
+func (tb *tab) ready() {
+	tb.b.t.Helper()
+	tb.waitFor("the app to start", `document.querySelector('[data-testid=app][data-ready=true]')`, 60*time.Second)
+}
+
+// join fills the join form.
+func (tb *tab) join(name string) {
+	tb.b.t.Helper()
+	tb.ready()
+	tb.waitFor("the join form", `document.querySelector('`+testid("name")+`') && !document.querySelector('`+testid("name")+`').disabled`, 10*time.Second)
+	eval[bool](tb, `(document.querySelector('`+testid("name")+`').value = '', true)`)
+	tb.do(
+		chromedp.SendKeys(chromedp.CSS(testid("name")), name),
+		chromedp.Click(chromedp.CSS(testid("join"))),
+	)
+}
+
+// inRoom waits until the room view shows and is connected.
+func (tb *tab) inRoom(room string) {
+	tb.b.t.Helper()
+	tb.waitFor("the room "+room, `location.pathname === '/r/`+room+`' && document.querySelector('`+testid("message")+`') && !document.querySelector('`+testid("message")+`').disabled`, 15*time.Second)
+	tb.waitFor("connected", `document.querySelector('`+testid("connection")+`').dataset.state === 'connected'`, 15*time.Second)
+}
+
+// send types text into the composer and presses Enter.
+func (tb *tab) send(text string) {
+	tb.b.t.Helper()
+	tb.do(
+		chromedp.Click(chromedp.CSS(testid("message"))),
+		chromedp.SendKeys(chromedp.CSS(testid("message")), text+"\r"),
+	)
+}
+
+// texts returns the texts of the text messages in the log, in order.
+func (tb *tab) texts() []string {
+	return eval[[]string](tb, `Array.from(document.querySelectorAll('[data-testid=log] li[data-kind=text] .text')).map(e => e.textContent)`)
+}
+
+// seqs returns every data-seq in the log, in order.
+func (tb *tab) seqs() []int {
+	return eval[[]int](tb, `Array.from(document.querySelectorAll('[data-testid=log] li[data-seq]')).map(e => +e.dataset.seq)`)
+}
+
+// waitText waits until a text message with exactly this text is shown.
+func (tb *tab) waitText(text string, timeout time.Duration) {
+	tb.b.t.Helper()
+	js, _ := json.Marshal(text)
+	tb.waitFor("message "+string(js), `Array.from(document.querySelectorAll('[data-testid=log] li[data-seq][data-kind=text] .text')).some(e => e.textContent === `+string(js)+`)`, timeout)
+}

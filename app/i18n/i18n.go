@@ -1,0 +1,255 @@
+// Package i18n holds every string the Parley UI shows, in English and
+// Simplified Chinese, so no text is hard-coded in components and a missing
+// translation is a test failure rather than a blank button.
+package i18n
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/parley-chat/parley/shared"
+)
+
+// Lang is a UI language, as a BCP 47 tag usable in <html lang>.
+type Lang string
+
+// Supported languages.
+const (
+	EN Lang = "en"
+	ZH Lang = "zh-CN"
+)
+
+// Langs lists the supported languages in the order the switcher shows them.
+var Langs = []Lang{EN, ZH}
+
+// Strings is the text of the UI in one language. Fields with verbs are
+// format strings; their arguments are documented next to them.
+type Strings struct {
+	LangName    string // the language's own name, for the switcher
+	LangLabel   string
+	Tagline     string
+	Starting    string
+	JoinTitle   string
+	NameLabel   string
+	RoomLabel   string
+	JoinButton  string
+	Joining     string
+	LeaveButton string
+
+	NameTaken   string
+	InvalidName string
+	InvalidRoom string
+	Unreachable string
+	SessionLost string
+	ErrorCode   string // %s: the error code
+
+	Connected    string
+	Reconnecting string
+	Offline      string
+
+	MembersTitle string // %d: how many
+	You          string
+	NobodyHere   string
+
+	LogLabel       string // %s: room
+	MessageLabel   string
+	Placeholder    string
+	SendButton     string
+	TextEmpty      string
+	TextTooLong    string // %d: length, %d: limit
+	TextInvalid    string
+	Counter        string // %d: length, %d: limit
+	Pending        string
+	Queued         string
+	Sent           string
+	Failed         string // %s: the reason
+	Retry          string
+	Discard        string
+	Joined         string // %s: name
+	Left           string // %s: name
+	Gap            string
+	LoadOlder      string
+	Loading        string
+	NewMessages    string
+	Empty          string
+	SwitchLabel    string
+	SwitchButton   string
+	InstallButton  string
+	UpdateReady    string
+	ReloadButton   string
+	OfflineCached  string
+	RoomsHint      string
+	ConnectionName string
+}
+
+var en = Strings{
+	LangName:    "English",
+	LangLabel:   "Language",
+	Tagline:     "Group chat, delivered by long polling.",
+	Starting:    "Starting…",
+	JoinTitle:   "Join a room",
+	NameLabel:   "Your name",
+	RoomLabel:   "Room",
+	JoinButton:  "Join",
+	Joining:     "Joining…",
+	LeaveButton: "Leave",
+
+	NameTaken:   "That name is taken. Pick another one.",
+	InvalidName: "A name is 1 to 32 characters, without control characters.",
+	InvalidRoom: "A room name is 1 to 64 of a–z, 0–9, _ and -, starting with a letter or digit.",
+	Unreachable: "The server cannot be reached. Try again in a moment.",
+	SessionLost: "Your session has ended. Join again.",
+	ErrorCode:   "Something went wrong (%s).",
+
+	Connected:    "Connected",
+	Reconnecting: "Reconnecting…",
+	Offline:      "Offline",
+
+	MembersTitle: "Here now (%d)",
+	You:          "you",
+	NobodyHere:   "Nobody else is here yet.",
+
+	LogLabel:       "Messages in %s",
+	MessageLabel:   "Message",
+	Placeholder:    "Write a message. Enter sends, Shift+Enter adds a line.",
+	SendButton:     "Send",
+	TextEmpty:      "Write something first.",
+	TextTooLong:    "Too long: %d of %d characters.",
+	TextInvalid:    "The text contains characters that cannot be sent.",
+	Counter:        "%d / %d",
+	Pending:        "Sending…",
+	Queued:         "Queued, sends when back online",
+	Sent:           "Sent",
+	Failed:         "Not sent: %s",
+	Retry:          "Retry",
+	Discard:        "Discard",
+	Joined:         "%s joined",
+	Left:           "%s left",
+	Gap:            "Some messages were missed here.",
+	LoadOlder:      "Load older messages",
+	Loading:        "Loading…",
+	NewMessages:    "New messages ↓",
+	Empty:          "No messages yet. Say hello!",
+	SwitchLabel:    "Go to room",
+	SwitchButton:   "Go",
+	InstallButton:  "Install app",
+	UpdateReady:    "A new version of Parley is available.",
+	ReloadButton:   "Reload",
+	OfflineCached:  "You are offline. Showing saved messages; what you write is sent when the connection returns.",
+	RoomsHint:      "e.g. lobby",
+	ConnectionName: "Connection",
+}
+
+var zh = Strings{
+	LangName:    "简体中文",
+	LangLabel:   "语言",
+	Tagline:     "基于长轮询的群聊。",
+	Starting:    "正在启动…",
+	JoinTitle:   "加入聊天室",
+	NameLabel:   "你的名字",
+	RoomLabel:   "聊天室",
+	JoinButton:  "加入",
+	Joining:     "正在加入…",
+	LeaveButton: "离开",
+
+	NameTaken:   "这个名字已被使用,请换一个。",
+	InvalidName: "名字长度为 1 到 32 个字符,不能包含控制字符。",
+	InvalidRoom: "聊天室名称为 1 到 64 个 a–z、0–9、_ 或 - 字符,以字母或数字开头。",
+	Unreachable: "无法连接服务器,请稍后再试。",
+	SessionLost: "你的会话已结束,请重新加入。",
+	ErrorCode:   "出错了(%s)。",
+
+	Connected:    "已连接",
+	Reconnecting: "正在重新连接…",
+	Offline:      "离线",
+
+	MembersTitle: "在线成员(%d)",
+	You:          "你",
+	NobodyHere:   "还没有其他人。",
+
+	LogLabel:       "%s 的消息",
+	MessageLabel:   "消息",
+	Placeholder:    "输入消息。按 Enter 发送,Shift+Enter 换行。",
+	SendButton:     "发送",
+	TextEmpty:      "请先输入内容。",
+	TextTooLong:    "太长了:%d / %d 个字符。",
+	TextInvalid:    "消息包含无法发送的字符。",
+	Counter:        "%d / %d",
+	Pending:        "发送中…",
+	Queued:         "已排队,恢复连接后发送",
+	Sent:           "已发送",
+	Failed:         "发送失败:%s",
+	Retry:          "重试",
+	Discard:        "丢弃",
+	Joined:         "%s 加入了",
+	Left:           "%s 离开了",
+	Gap:            "这里有部分消息未能收到。",
+	LoadOlder:      "加载更早的消息",
+	Loading:        "加载中…",
+	NewMessages:    "有新消息 ↓",
+	Empty:          "还没有消息,打个招呼吧!",
+	SwitchLabel:    "前往聊天室",
+	SwitchButton:   "前往",
+	InstallButton:  "安装应用",
+	UpdateReady:    "Parley 有新版本可用。",
+	ReloadButton:   "重新加载",
+	OfflineCached:  "你已离线。正在显示已保存的消息;你输入的内容会在恢复连接后发送。",
+	RoomsHint:      "例如 lobby",
+	ConnectionName: "连接状态",
+}
+
+// Get returns the strings of lang, English for an unknown one.
+func Get(lang Lang) *Strings {
+	if lang == ZH {
+		return &zh
+	}
+	return &en
+}
+
+// Match picks the UI language from the browser's preferred languages
+// (navigator.languages), best first: the first one we support wins.
+func Match(prefs []string) Lang {
+	for _, p := range prefs {
+		p = strings.ToLower(strings.TrimSpace(p))
+		switch {
+		case p == "zh" || strings.HasPrefix(p, "zh-"):
+			// Traditional-script locales get Simplified rather than English:
+			// closer to what they read than a foreign language.
+			return ZH
+		case p == "en" || strings.HasPrefix(p, "en-"):
+			return EN
+		}
+	}
+	return EN
+}
+
+// Parse returns the supported language tag s names, or "" when none.
+func Parse(s string) Lang {
+	for _, l := range Langs {
+		if strings.EqualFold(string(l), s) {
+			return l
+		}
+	}
+	return ""
+}
+
+// ErrorText explains an API error code to a person.
+func (s *Strings) ErrorText(code string) string {
+	switch code {
+	case shared.CodeNameTaken:
+		return s.NameTaken
+	case shared.CodeInvalidName:
+		return s.InvalidName
+	case shared.CodeInvalidRoom:
+		return s.InvalidRoom
+	case shared.CodeTextEmpty:
+		return s.TextEmpty
+	case shared.CodeTextInvalid:
+		return s.TextInvalid
+	case shared.CodeUnauthorized, shared.CodeUnknownToken:
+		return s.SessionLost
+	case "network":
+		return s.Unreachable
+	}
+	return fmt.Sprintf(s.ErrorCode, code)
+}
