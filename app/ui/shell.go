@@ -71,7 +71,7 @@ type shell struct {
 	installable bool
 	updateReady bool
 
-	stopBG context.CancelFunc
+	stopBG   context.CancelFunc
 	unlisten []func()
 }
 

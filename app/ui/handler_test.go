@@ -1,0 +1,240 @@
+package ui_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/parley-chat/parley/app/ui"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeWasm is not a real module: these tests check serving, not running.
+var fakeWasm = bytes.Repeat([]byte("\x00asm parley "), 5000)
+
+// webDir copies the real assets of web/ and adds an app.wasm with its
+// compressed copies, so the handler is tested against what ships.
+func webDir(t *testing.T, compressed bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir("../../web")
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), "app.wasm") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("../../web", e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.wasm"), fakeWasm, 0o644))
+	if compressed {
+		var gz, br bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		_, _ = zw.Write(fakeWasm)
+		require.NoError(t, zw.Close())
+		bw := brotli.NewWriterLevel(&br, 5)
+		_, _ = bw.Write(fakeWasm)
+		require.NoError(t, bw.Close())
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "app.wasm.gz"), gz.Bytes(), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "app.wasm.br"), br.Bytes(), 0o644))
+	}
+	return dir
+}
+
+func newServer(t *testing.T, dir string) *httptest.Server {
+	t.Helper()
+	h, err := ui.Handler(ui.Options{WebDir: dir})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	// A bare transport: the default one would ask for gzip and decode it.
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, b
+}
+
+func TestServiceWorkerPatchApplies(t *testing.T) {
+	patched, err := ui.PatchServiceWorker(app.DefaultAppWorkerJS)
+	require.NoError(t, err)
+	require.Contains(t, patched, ui.WorkerMarker)
+	require.Contains(t, patched, `"/api/"`)
+	require.Contains(t, patched, "event.waitUntil(installWorker()")
+	require.NotContains(t, patched, "(event) => {\n  event.respondWith(fetchWithCache(event.request));", "the default fetch listener is replaced")
+
+	_, err = ui.PatchServiceWorker(strings.Replace(app.DefaultAppWorkerJS, `self.addEventListener("fetch"`, `self.addEventListener( "fetch"`, 1))
+	require.Error(t, err, "a template the patch no longer matches must be an error, not the default worker")
+
+	// And the worker the browser downloads is the patched one.
+	srv := newServer(t, webDir(t, true))
+	resp, body := get(t, srv.URL+"/app-worker.js")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), ui.WorkerMarker)
+	for _, p := range []string{"/api/", "/send_msg/", "/get_msg/", "/home/", "/healthz"} {
+		require.Contains(t, string(body), `"`+p+`"`)
+	}
+}
+
+// The worker pre-caches with cache.addAll, which fails as a whole on one
+// bad URL and leaves the app without an offline shell.
+func TestEveryCachedResourceAnswers200(t *testing.T) {
+	srv := newServer(t, webDir(t, true))
+	_, body := get(t, srv.URL+"/app-worker.js")
+	m := regexp.MustCompile(`const resourcesToCache = (\[.*?\]);`).FindSubmatch(body)
+	require.NotNil(t, m, "resourcesToCache in the worker")
+	var urls []string
+	require.NoError(t, json.Unmarshal(m[1], &urls))
+	require.Contains(t, urls, "/web/app.wasm")
+	require.Contains(t, urls, "/web/icon-512.png")
+	require.Contains(t, urls, "/web/parley.css")
+	for _, u := range urls {
+		require.True(t, strings.HasPrefix(u, "/"), "%s must be local: the app must not depend on another host", u)
+		resp, _ := get(t, srv.URL+u, "Accept-Encoding", "br, gzip")
+		require.Equal(t, 200, resp.StatusCode, u)
+	}
+}
+
+func TestManifest(t *testing.T) {
+	srv := newServer(t, webDir(t, true))
+	resp, body := get(t, srv.URL+"/manifest.webmanifest")
+	require.Equal(t, 200, resp.StatusCode)
+	var m struct {
+		Name, ShortName, Description, StartURL, Display, ThemeColor, BackgroundColor string
+		Icons                                                                        []struct{ Src, Sizes, Purpose, Type string }
+	}
+	require.NoError(t, json.Unmarshal(bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("short_name"), []byte("ShortName")), []byte("theme_color"), []byte("ThemeColor")), &m))
+	require.Equal(t, "Parley", m.Name)
+	require.Equal(t, "Parley", m.ShortName)
+	require.NotEmpty(t, m.Description)
+	require.Equal(t, "standalone", m.Display)
+	require.Equal(t, "#1f6f5c", m.ThemeColor)
+	sizes := map[string]bool{}
+	maskable := false
+	for _, ic := range m.Icons {
+		require.True(t, strings.HasPrefix(ic.Src, "/web/"), "local icon: %s", ic.Src)
+		r, b := get(t, srv.URL+ic.Src)
+		require.Equal(t, 200, r.StatusCode, ic.Src)
+		if ic.Type == "image/png" {
+			require.True(t, bytes.HasPrefix(b, []byte("\x89PNG")), ic.Src)
+		}
+		sizes[ic.Sizes] = true
+		maskable = maskable || ic.Purpose == "maskable"
+	}
+	require.True(t, sizes["192x192"] && sizes["512x512"] && maskable, "icons: %+v", m.Icons)
+}
+
+func TestWasmPrecompressed(t *testing.T) {
+	srv := newServer(t, webDir(t, true))
+	for _, tc := range []struct{ accept, enc string }{
+		{"gzip, deflate, br, zstd", "br"},
+		{"gzip", "gzip"},
+		{"br;q=0, gzip;q=0.5", "gzip"},
+		{"identity", ""},
+		{"", ""},
+		{"*", "br"},
+	} {
+		resp, body := get(t, srv.URL+"/web/app.wasm", "Accept-Encoding", tc.accept)
+		require.Equal(t, 200, resp.StatusCode, tc.accept)
+		require.Equal(t, "application/wasm", resp.Header.Get("Content-Type"), tc.accept)
+		require.Equal(t, tc.enc, resp.Header.Get("Content-Encoding"), tc.accept)
+		require.Contains(t, resp.Header.Get("Vary"), "Accept-Encoding")
+		require.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+		var raw []byte
+		switch tc.enc {
+		case "br":
+			raw, _ = io.ReadAll(brotli.NewReader(bytes.NewReader(body)))
+		case "gzip":
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			require.NoError(t, err)
+			raw, _ = io.ReadAll(zr)
+		default:
+			raw = body
+		}
+		require.Equal(t, fakeWasm, raw, tc.accept)
+		if tc.enc != "" {
+			require.Less(t, len(body), len(fakeWasm))
+		}
+		// Revalidation is a 304 until the next build.
+		r2, _ := get(t, srv.URL+"/web/app.wasm", "Accept-Encoding", tc.accept, "If-None-Match", resp.Header.Get("ETag"))
+		require.Equal(t, http.StatusNotModified, r2.StatusCode, tc.accept)
+	}
+}
+
+func TestStaleCompressedCopiesAreNotServed(t *testing.T) {
+	dir := webDir(t, true)
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "app.wasm.br"), old, old))
+	srv := newServer(t, dir)
+	resp, _ := get(t, srv.URL+"/web/app.wasm", "Accept-Encoding", "br, gzip")
+	require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "a .br older than app.wasm is from another build")
+}
+
+func TestWithoutCompressedCopiesServesRaw(t *testing.T) {
+	srv := newServer(t, webDir(t, false))
+	resp, body := get(t, srv.URL+"/web/app.wasm", "Accept-Encoding", "br, gzip")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	require.Equal(t, fakeWasm, body)
+}
+
+func TestPagesAndVersion(t *testing.T) {
+	dir := webDir(t, true)
+	srv := newServer(t, dir)
+	resp, body := get(t, srv.URL+"/")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), `data-testid="app"`)
+	require.Contains(t, string(body), "Starting…", "the prerendered page says the app is starting")
+
+	resp, body = get(t, srv.URL+"/r/dev-team")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), "<title>#dev-team · Parley</title>")
+
+	resp, _ = get(t, srv.URL+"/r/Not_Valid!")
+	require.Equal(t, 404, resp.StatusCode)
+	resp, _ = get(t, srv.URL+"/web/")
+	require.Equal(t, 404, resp.StatusCode, "no directory listings")
+
+	// The version is the wasm's content: the same build gives the same
+	// version after a restart, a new build a new one.
+	_, js1 := get(t, srv.URL+"/app.js")
+	srv2 := newServer(t, dir)
+	_, js2 := get(t, srv2.URL+"/app.js")
+	require.Equal(t, version(t, js1), version(t, js2))
+	require.Contains(t, string(js1), `const goappWasmContentLength = "60000"`)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.wasm"), append(fakeWasm, 1), 0o644))
+	srv3 := newServer(t, dir)
+	_, js3 := get(t, srv3.URL+"/app.js")
+	require.NotEqual(t, version(t, js1), version(t, js3))
+}
+
+func version(t *testing.T, appJS []byte) string {
+	t.Helper()
+	m := regexp.MustCompile(`"GOAPP_VERSION":"([^"]+)"`).FindSubmatch(appJS)
+	require.NotNil(t, m)
+	return string(m[1])
+}
