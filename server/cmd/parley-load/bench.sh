@@ -56,7 +56,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 child_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; }
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 hz=$(getconf CLK_TCK)
-secs() { awk -v t="$1" -v hz="$hz" 'BEGIN {printf "%.1f", t / hz}'; }
+secs() { awk -v t="$1" -v hz="$hz" 'BEGIN {printf "%.1f", (t > 0 ? t : 0) / hz}'; }
 
 # start_server STORE LOG: runs parley on 127.0.0.1:0 and sets server_pid and
 # server_url from the address it logs.
