@@ -595,7 +595,10 @@ func (s *Syncer) leadLoop(ctx context.Context) {
 		s.mu.Lock()
 		res := s.tl.Apply(resp)
 		s.mu.Unlock()
-		if len(res.Added) > 0 || res.Reset || resp.Gap {
+		// Messages this tab already had (its own sends, inserted from the
+		// send's answer) still move the cursor: other tabs and the cache
+		// need the batch too.
+		if len(resp.Messages) > 0 || res.Reset || resp.Gap {
 			r := resp
 			s.post(busMsg{T: "batch", Resp: &r})
 			s.persist()
@@ -660,12 +663,14 @@ func (s *Syncer) retryLater(ctx context.Context, err error, b *Backoff) bool {
 	if api.IsNetwork(err) {
 		s.netFails++
 	}
-	fails := s.netFails
+	fails, was := s.netFails, s.conn
 	s.mu.Unlock()
 	// One lost request is a blip worth "reconnecting"; a second in a row,
-	// or the browser saying so, means the server is out of reach.
+	// or the browser saying so, means the server is out of reach. Once
+	// offline, stay offline until a request succeeds: a flickering
+	// indicator says nothing.
 	state := Reconnecting
-	if fails >= 2 || !s.cfg.Online() {
+	if fails >= 2 || !s.cfg.Online() || (was == Offline && api.IsNetwork(err)) {
 		state = Offline
 	}
 	s.setConn(state, true)

@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/parley-chat/parley/shared"
 )
@@ -278,13 +281,36 @@ func newBrowser(t *testing.T) *browser {
 
 // tab is one page of a browser.
 type tab struct {
-	b    *browser
-	name string
-	ctx  context.Context
+	b       *browser
+	name    string
+	ctx     context.Context
+	console *syncBuffer
+}
+
+func (b *browser) track(name string, ctx context.Context) *tab {
+	tb := &tab{b: b, name: name, ctx: ctx, console: &syncBuffer{}}
+	// The page's console and uncaught exceptions, kept for failures.
+	_ = chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *cdpruntime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range ev.Args {
+				if len(a.Value) > 0 {
+					parts = append(parts, string(a.Value))
+				} else {
+					parts = append(parts, a.Description)
+				}
+			}
+			fmt.Fprintf(tb.console, "%s %s: %s\n", time.Now().Format("15:04:05.000"), ev.Type, strings.Join(parts, " "))
+		case *cdpruntime.EventExceptionThrown:
+			fmt.Fprintf(tb.console, "%s exception: %s\n", time.Now().Format("15:04:05.000"), ev.ExceptionDetails.Text+" "+describe(ev.ExceptionDetails.Exception))
+		}
+	})
+	return tb
 }
 
 // firstTab is the tab the browser opened with.
-func (b *browser) firstTab(name string) *tab { return &tab{b: b, name: name, ctx: b.ctx} }
+func (b *browser) firstTab(name string) *tab { return b.track(name, b.ctx) }
 
 // newTab opens another tab of the same profile: it shares localStorage,
 // the service worker and the connection pool with the others.
@@ -294,7 +320,7 @@ func (b *browser) newTab(name string) *tab {
 	if err := chromedp.Do(ctx); err != nil {
 		b.t.Fatal(err)
 	}
-	return &tab{b: b, name: name, ctx: ctx}
+	return b.track(name, ctx)
 }
 
 // isolatedTab opens a tab in a new browser context: its own storage and
@@ -305,7 +331,7 @@ func (b *browser) isolatedTab(name string) *tab {
 	if err := chromedp.Do(ctx); err != nil {
 		b.t.Fatal(err)
 	}
-	return &tab{b: b, name: name, ctx: ctx}
+	return b.track(name, ctx)
 }
 
 // screenshot saves the tab's page to the artefact directory.
@@ -340,7 +366,16 @@ func sanitize(s string) string {
 // fail takes a screenshot of every given tab, then fails the test.
 func (tb *tab) fatalf(format string, args ...any) {
 	tb.b.t.Helper()
-	tb.screenshot("failure")
+	if p := tb.screenshot("failure"); p != "" {
+		// The DOM next to the picture: attributes are what the tests query.
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		cancel()
+		if err == nil {
+			_ = os.WriteFile(strings.TrimSuffix(p, ".png")+".html", []byte(html), 0o644)
+		}
+		_ = os.WriteFile(strings.TrimSuffix(p, ".png")+".console.txt", []byte(tb.console.String()), 0o644)
+	}
 	tb.b.t.Fatalf(tb.name+": "+format, args...)
 }
 
@@ -425,8 +460,25 @@ func (tb *tab) send(text string) {
 	tb.b.t.Helper()
 	tb.do(
 		chromedp.Click(chromedp.CSS(testid("message"))),
-		chromedp.SendKeys(chromedp.CSS(testid("message")), text+"\r"),
+		chromedp.SendKeys(chromedp.CSS(testid("message")), text),
+		pressEnter(),
 	)
+}
+
+// pressEnter presses Enter the way a keyboard does: one keyDown that
+// carries its text, so the page's preventDefault suppresses the newline.
+// (chromedp's SendKeys sends the character as a separate "char" event that
+// no keydown handler can cancel.)
+func pressEnter() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13, Text: "\r", UnmodifiedText: "\r"}
+		if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, down); err != nil {
+			return err
+		}
+		up := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyUp, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+		_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, up)
+		return err
+	})
 }
 
 // texts returns the texts of the text messages in the log, in order.
@@ -444,4 +496,11 @@ func (tb *tab) waitText(text string, timeout time.Duration) {
 	tb.b.t.Helper()
 	js, _ := json.Marshal(text)
 	tb.waitFor("message "+string(js), `Array.from(document.querySelectorAll('[data-testid=log] li[data-seq][data-kind=text] .text')).some(e => e.textContent === `+string(js)+`)`, timeout)
+}
+
+func describe(o *cdpruntime.RemoteObject) string {
+	if o == nil {
+		return ""
+	}
+	return o.Description
 }

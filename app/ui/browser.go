@@ -262,10 +262,18 @@ func languages() []string {
 	return out
 }
 
-// listen adds a window event listener and returns its removal.
+// listen adds an event listener and returns its removal.
 func listen(target app.Value, event string, fn func()) func() {
-	f := app.FuncOf(func(app.Value, []app.Value) any {
-		fn()
+	return listenEvent(target, event, func(app.Value) { fn() })
+}
+
+// listenEvent adds an event listener that sees the event; fn runs inside
+// the browser's dispatch, so it may call preventDefault, and must not block.
+func listenEvent(target app.Value, event string, fn func(e app.Value)) func() {
+	f := app.FuncOf(func(_ app.Value, args []app.Value) any {
+		if len(args) > 0 {
+			fn(args[0])
+		}
 		return nil
 	})
 	target.Call("addEventListener", event, f)

@@ -20,15 +20,16 @@ func (c *shell) Render() app.UI {
 	}
 	s := c.str
 	showJoin := !c.hasSession || c.room == "" || c.view.NeedJoin != ""
+	// go-app diffs children by position: an element that comes and goes
+	// in front of the composer would make it be rebuilt, dropping what the
+	// user is typing. Such elements are always rendered, and hidden.
 	return app.Div().
 		Class("parley").
 		DataSet("ready", c.mounted).
 		DataSet("testid", "app").
 		Body(
 			c.renderBanner(),
-			app.If(!c.mounted, func() app.UI {
-				return app.P().Class("starting").Role("status").Text(s.Starting)
-			}),
+			app.P().Class("starting").Role("status").Hidden(c.mounted).Text(s.Starting),
 			app.If(showJoin, func() app.UI { return c.renderJoin() }).
 				Else(func() app.UI { return c.renderRoom() }),
 		)
@@ -36,12 +37,10 @@ func (c *shell) Render() app.UI {
 
 func (c *shell) renderBanner() app.UI {
 	s := c.str
-	return app.If(c.updateReady, func() app.UI {
-		return app.Div().Class("banner").Role("status").Body(
-			app.Span().Text(s.UpdateReady),
-			app.Button().Type("button").Text(s.ReloadButton).OnClick(c.reload),
-		)
-	})
+	return app.Div().Class("banner").Role("status").Hidden(!c.updateReady).Body(
+		app.Span().Text(s.UpdateReady),
+		app.Button().Type("button").Text(s.ReloadButton).OnClick(c.reload),
+	)
 }
 
 func (c *shell) renderLangSwitch() app.UI {
@@ -138,14 +137,11 @@ func (c *shell) renderRoom() app.UI {
 				}),
 				app.Button().Type("button").Class("quiet").DataSet("testid", "leave").Text(s.LeaveButton).OnClick(c.leave),
 			),
-			app.If(c.switchTo != "", func() app.UI { return app.P().Class("error").Role("alert").Text(c.switchTo) }),
+			app.P().Class("error").Role("alert").Text(c.switchTo),
 		),
-		app.If(v.Conn == chat.Offline, func() app.UI {
-			return app.P().Class("offline-note").Role("status").Text(s.OfflineCached)
-		}),
-		app.If(v.Fatal != "", func() app.UI {
-			return app.P().Class("error").Role("alert").Text(s.ErrorText(v.Fatal))
-		}),
+		app.P().Class("offline-note").Role("status").DataSet("testid", "offline-note").
+			Hidden(v.Conn != chat.Offline).Text(s.OfflineCached),
+		app.P().Class("error").Role("alert").Text(pick(v.Fatal != "", s.ErrorText(v.Fatal), "")),
 		app.Div().Class("body").Body(
 			c.renderMembers(),
 			app.Div().Class("timeline").Body(
@@ -173,6 +169,7 @@ func (c *shell) renderConn() app.UI {
 		Title("%s: %s", s.ConnectionName, label).
 		DataSet("testid", "connection").
 		DataSet("state", string(state)).
+		DataSet("leader", c.view.Leader).
 		Body(app.Span().Class("dot").Aria("hidden", true), app.Text(label))
 }
 
@@ -191,9 +188,7 @@ func (c *shell) renderMembers() app.UI {
 				)
 			}),
 		),
-		app.If(len(ms) <= 1 && c.view.Conn == chat.Connected, func() app.UI {
-			return app.P().Class("hint").Text(s.NobodyHere)
-		}),
+		app.P().Class("hint").Hidden(len(ms) > 1 || c.view.Conn != chat.Connected).Text(s.NobodyHere),
 	)
 }
 
@@ -210,14 +205,11 @@ func (c *shell) renderLog() app.UI {
 		TabIndex(0).
 		OnScroll(c.onLogScroll).
 		Body(
-			app.If(v.Hidden > 0 || v.MoreOnServer, func() app.UI {
-				return app.Button().Type("button").Class("older").DataSet("testid", "load-older").
-					Disabled(c.loadingOlder).
-					Text(pick(c.loadingOlder, s.Loading, s.LoadOlder)).OnClick(c.loadOlder)
-			}),
-			app.If(len(v.Entries) == 0 && len(v.Outbox) == 0, func() app.UI {
-				return app.P().Class("empty").Text(s.Empty)
-			}),
+			app.Button().Type("button").Class("older").DataSet("testid", "load-older").
+				Hidden(v.Hidden == 0 && !v.MoreOnServer).
+				Disabled(c.loadingOlder).
+				Text(pick(c.loadingOlder, s.Loading, s.LoadOlder)).OnClick(c.loadOlder),
+			app.P().Class("empty").Hidden(len(v.Entries) > 0 || len(v.Outbox) > 0).Text(s.Empty),
 			app.Ol().Class("messages").Body(
 				app.Range(v.Entries).Slice(func(i int) app.UI { return c.renderEntry(v.Entries[i]) }),
 				app.Range(v.Outbox).Slice(func(i int) app.UI { return c.renderPending(v.Outbox[i]) }),
@@ -333,9 +325,8 @@ func (c *shell) renderComposer() app.UI {
 			OnInput(c.onDraft).
 			OnKeyDown(c.onComposerKey),
 		app.Div().Class("composer-side").Body(
-			app.If(n > shared.MaxTextRunes*9/10, func() app.UI {
-				return app.Span().Class(pick(over, "counter over", "counter")).Text(fmt.Sprintf(s.Counter, n, shared.MaxTextRunes))
-			}),
+			app.Span().Class(pick(over, "counter over", "counter")).Hidden(n <= shared.MaxTextRunes*9/10).
+				Text(fmt.Sprintf(s.Counter, n, shared.MaxTextRunes)),
 			app.Button().
 				Type("submit").
 				DataSet("testid", "send").

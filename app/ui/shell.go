@@ -38,6 +38,11 @@ type shell struct {
 	app.Compo
 
 	mounted bool
+	// ctx is the component's own context, from OnMount. Background work
+	// dispatches through it: an event handler's context belongs to the
+	// element that fired, and go-app drops dispatches for an element that
+	// is gone (the join form is, once joined).
+	ctx     app.Context
 	lang    i18n.Lang
 	str     *i18n.Strings
 	store   chat.Storage
@@ -88,6 +93,7 @@ func (c *shell) OnPreRender(ctx app.Context) {
 // bus and locks, and starts the room's sync.
 func (c *shell) OnMount(ctx app.Context) {
 	c.mounted = true
+	c.ctx = ctx
 	c.store = localStorage{}
 	c.bus = broadcastBus{fallback: chat.NewMemBus()}
 	c.locks = webLocks{fallback: chat.NewMemLocker()}
@@ -111,6 +117,16 @@ func (c *shell) OnMount(ctx app.Context) {
 	}
 	doc := app.Window().Get("document")
 	c.unlisten = append(c.unlisten,
+		// go-app runs OnKeyDown handlers later, on its UI goroutine, so their
+		// PreventDefault comes after the browser already inserted the
+		// newline. This native listener stops Enter (not Shift+Enter, not an
+		// IME confirmation) on the composer synchronously.
+		listenEvent(doc, "keydown", func(e app.Value) {
+			if e.Get("target").Get("id").String() == idComposer && e.Get("key").String() == "Enter" &&
+				!e.Get("shiftKey").Bool() && !e.Get("isComposing").Bool() {
+				e.Call("preventDefault")
+			}
+		}),
 		// Retry at once when the network returns or the tab is looked at
 		// again, instead of sitting out the backoff.
 		listen(app.Window(), "online", func() { ctx.Dispatch(func(app.Context) { wake() }) }),
@@ -200,7 +216,8 @@ func (c *shell) route(ctx app.Context) {
 	c.startRoom(ctx, room)
 }
 
-func (c *shell) startRoom(ctx app.Context, room string) {
+func (c *shell) startRoom(_ app.Context, room string) {
+	ctx := c.ctx
 	if c.room == room && c.syncer != nil {
 		return
 	}
@@ -268,7 +285,7 @@ func (c *shell) applyView(ctx app.Context, v chat.View) {
 	c.newest = newest
 	c.view = v
 	if c.pinned {
-		ctx.Defer(func(app.Context) { scrollToBottom() })
+		c.ctx.Defer(func(app.Context) { scrollToBottom() })
 	}
 }
 
@@ -293,7 +310,7 @@ func (c *shell) onLogScroll(ctx app.Context, e app.Event) {
 		if c.window > baseWindow && c.syncer != nil {
 			c.window = baseWindow
 			c.view = c.syncer.View(c.window)
-			ctx.Defer(func(app.Context) { scrollToBottom() })
+			c.ctx.Defer(func(app.Context) { scrollToBottom() })
 		}
 	}
 }
@@ -304,7 +321,7 @@ func (c *shell) jumpToNewest(ctx app.Context, e app.Event) {
 	if c.syncer != nil {
 		c.view = c.syncer.View(c.window)
 	}
-	ctx.Defer(func(app.Context) { scrollToBottom() })
+	c.ctx.Defer(func(app.Context) { scrollToBottom() })
 }
 
 func (c *shell) loadOlder(ctx app.Context, e app.Event) {
@@ -316,7 +333,7 @@ func (c *shell) loadOlder(ctx app.Context, e app.Event) {
 	if c.view.Hidden > 0 {
 		c.window = min(maxWindow, c.window+olderPage)
 		c.view = c.syncer.View(c.window)
-		ctx.Defer(func(app.Context) { keep() })
+		c.ctx.Defer(func(app.Context) { keep() })
 		return
 	}
 	s := c.syncer
@@ -325,14 +342,14 @@ func (c *shell) loadOlder(ctx app.Context, e app.Event) {
 		rctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		n, err := s.LoadOlder(rctx, olderPage)
-		ctx.Dispatch(func(ctx app.Context) {
+		c.ctx.Dispatch(func(ctx app.Context) {
 			c.loadingOlder = false
 			if err != nil || c.syncer != s {
 				return
 			}
 			c.window = min(maxWindow, c.window+n)
 			c.view = s.View(c.window)
-			ctx.Defer(func(app.Context) { keep() })
+			c.ctx.Defer(func(app.Context) { keep() })
 		})
 	})
 }
@@ -406,11 +423,11 @@ func (c *shell) join(ctx app.Context, e app.Event) {
 		jctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		resp, err := cl.Join(jctx, name)
-		ctx.Dispatch(func(ctx app.Context) {
+		c.ctx.Dispatch(func(ctx app.Context) {
 			c.joining = false
 			if err != nil {
 				c.joinErr = c.errorText(err)
-				ctx.Defer(func(app.Context) { focus(idName) })
+				c.ctx.Defer(func(app.Context) { focus(idName) })
 				return
 			}
 			c.sess = chat.Session{Name: resp.Name, Token: resp.Token}
@@ -426,7 +443,7 @@ func (c *shell) join(ctx app.Context, e app.Event) {
 			}
 			c.room = ""
 			c.startRoom(ctx, room)
-			ctx.Defer(func(app.Context) { focus(idComposer) })
+			c.ctx.Defer(func(app.Context) { focus(idComposer) })
 		})
 	})
 }
