@@ -42,13 +42,13 @@ type shell struct {
 	// dispatches through it: an event handler's context belongs to the
 	// element that fired, and go-app drops dispatches for an element that
 	// is gone (the join form is, once joined).
-	ctx     app.Context
-	lang    i18n.Lang
-	str     *i18n.Strings
-	store   chat.Storage
-	client  *api.Client
-	bus     chat.Bus
-	locks   chat.Locker
+	ctx    app.Context
+	lang   i18n.Lang
+	str    *i18n.Strings
+	store  chat.Storage
+	client *api.Client
+	bus    chat.Bus
+	locks  chat.Locker
 
 	sess       chat.Session
 	hasSession bool
