@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/parley-chat/parley/app/ui"
 	"github.com/parley-chat/parley/server/boltstore"
 	"github.com/parley-chat/parley/server/httpapi"
@@ -37,17 +39,19 @@ func main() {
 
 // config is everything run reads from flags and PARLEY_* variables.
 type config struct {
-	addr       string
-	store      string
-	data       string
-	web        string
-	history    int
-	sessionTTL time.Duration
-	maxPolls   int
-	maxRooms   int
-	logLevel   string
-	tlsCert    string
-	tlsKey     string
+	addr        string
+	store       string
+	data        string
+	web         string
+	history     int
+	sessionTTL  time.Duration
+	maxPolls    int
+	maxRooms    int
+	sendRate    float64
+	sessionRate float64
+	logLevel    string
+	tlsCert     string
+	tlsKey      string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -64,6 +68,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
 	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503")
 	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
+	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
+	fs.Float64Var(&c.sessionRate, "session-rate", 1, "sessions per second one client address may create (burst 20)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -90,6 +96,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-history must be at least 1")
 	case c.sessionTTL < time.Second:
 		return c, errors.New("-session-ttl must be at least 1s")
+	case c.maxPolls < 1:
+		return c, errors.New("-max-polls must be at least 1")
+	case c.maxRooms < 1:
+		return c, errors.New("-max-rooms must be at least 1")
+	case c.sendRate <= 0 || c.sessionRate <= 0:
+		return c, errors.New("-send-rate and -session-rate must be positive")
 	case (c.tlsCert == "") != (c.tlsKey == ""):
 		return c, errors.New("-tls-cert and -tls-key go together")
 	}
@@ -126,12 +138,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, Logger: log})
 	defer hub.Close()
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, Logger: log})
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), Logger: log})
 	uiHandler, err := ui.Handler(ui.Options{WebDir: c.web, Logger: log})
 	if err != nil {
 		return fmt.Errorf("ui: %w", err)
 	}
-	api, err := httpapi.New(httpapi.Config{Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, MaxPolls: c.maxPolls})
+	api, err := httpapi.New(httpapi.Config{
+		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log,
+		MaxPolls: c.maxPolls, SessionRate: rate.Limit(c.sessionRate),
+	})
 	if err != nil {
 		return err
 	}
