@@ -722,14 +722,28 @@ func (s *Syncer) refreshMembers(ctx context.Context, broadcast bool) bool {
 	return true
 }
 
-// flushLoop sends the outbox in order while this tab leads.
+// OutboxStored tells the Syncer that another tab changed the outbox in
+// storage (the browser's storage event). It is a second path beside the
+// bus message, so a lost message never strands a queued text.
+func (s *Syncer) OutboxStored() {
+	s.reloadOutbox()
+	notify(s.flushKick)
+}
+
+// flushLoop sends the outbox in order while this tab leads. Besides the
+// kicks, it looks at the outbox every few seconds: the outbox is the
+// source of truth, the kicks only make it prompt.
 func (s *Syncer) flushLoop(ctx context.Context) {
 	b := Backoff{Base: s.cfg.BackoffBase, Max: s.cfg.BackoffMax, Rand: s.cfg.Rand}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.flushKick:
+		case <-tick.C:
+			s.reloadOutbox()
 		}
 		if d, retry := s.flush(ctx, &b); retry {
 			time.AfterFunc(d, func() { notify(s.flushKick) })

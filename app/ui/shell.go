@@ -130,6 +130,17 @@ func (c *shell) OnMount(ctx app.Context) {
 		// Retry at once when the network returns or the tab is looked at
 		// again, instead of sitting out the backoff.
 		listen(app.Window(), "online", func() { ctx.Dispatch(func(app.Context) { wake() }) }),
+		// Another tab queued or sent a message: localStorage tells every
+		// other tab, independently of the BroadcastChannel message.
+		listenEvent(app.Window(), "storage", func(e app.Value) {
+			if k := e.Get("key"); k.Type() == app.TypeString && strings.HasPrefix(k.String(), "parley:v1:outbox:") {
+				ctx.Dispatch(func(app.Context) {
+					if c.syncer != nil {
+						c.syncer.OutboxStored()
+					}
+				})
+			}
+		}),
 		listen(doc, "visibilitychange", func() {
 			if doc.Get("visibilityState").String() == "visible" {
 				ctx.Dispatch(func(app.Context) { wake() })
