@@ -37,19 +37,17 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code, err := setup()
-	if err != nil {
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		os.Exit(1)
 	}
-	code = m.Run()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
-func setup() (int, error) {
+func setup() error {
 	wd, err := os.Getwd()
 	if err != nil {
-		return 1, err
+		return err
 	}
 	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
 	chromePath = os.Getenv("PARLEY_CHROMIUM")
@@ -62,34 +60,34 @@ func setup() (int, error) {
 		}
 	}
 	if chromePath == "" {
-		return 1, fmt.Errorf("chromium is not installed; the end-to-end tests need it: run `apt-get install chromium` (make test does this when it can)")
+		return fmt.Errorf("chromium is not installed; the end-to-end tests need it: run `apt-get install chromium` (make test does this when it can)")
 	}
 	artefacts = os.Getenv("PARLEY_E2E_ARTEFACTS")
 	if artefacts == "" {
 		artefacts = filepath.Join(os.TempDir(), "parley-e2e")
 	}
 	if err := os.MkdirAll(artefacts, 0o755); err != nil {
-		return 1, err
+		return err
 	}
 	bin, err := os.MkdirTemp("", "parley-e2e-bin")
 	if err != nil {
-		return 1, err
+		return err
 	}
 	serverBin = filepath.Join(bin, "parley")
 	build := exec.Command("go", "build", "-o", serverBin, "./server/cmd/parley")
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("building the server: %v\n%s", err, out)
+		return fmt.Errorf("building the server: %v\n%s", err, out)
 	}
 	// make knows whether app.wasm (and its .br/.gz) are older than their
 	// sources; a cold wasm build takes a minute or more.
 	mk := exec.Command("make", "wasm")
 	mk.Dir = repoRoot
 	if out, err := mk.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("make wasm: %v\n%s", err, out)
+		return fmt.Errorf("make wasm: %v\n%s", err, out)
 	}
 	webDir = filepath.Join(repoRoot, "web")
-	return 0, nil
+	return nil
 }
 
 // server is the real parley binary running as a subprocess.

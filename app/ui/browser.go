@@ -184,8 +184,7 @@ func (l webLocks) Acquire(ctx context.Context, name string) (func(), error) {
 	)
 	granted := make(chan struct{}, 1)
 	cb := app.FuncOf(func(this app.Value, args []app.Value) any {
-		var exec app.Func
-		exec = app.FuncOf(func(this app.Value, a []app.Value) any {
+		exec := app.FuncOf(func(this app.Value, a []app.Value) any {
 			mu.Lock()
 			resolve = a[0]
 			mu.Unlock()

@@ -53,9 +53,8 @@ type shell struct {
 	sess       chat.Session
 	hasSession bool
 
-	joinName, joinRoom string
-	joinErr            string
-	joining            bool
+	joinErr string
+	joining bool
 
 	room    string
 	syncer  *chat.Syncer
