@@ -1,0 +1,91 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/app/api"
+	"github.com/parley-chat/parley/shared"
+	"github.com/stretchr/testify/require"
+)
+
+func TestErrorsDecodeToSharedCodes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/session":
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(shared.ErrorResponse{Error: shared.Errorf(shared.CodeNameTaken, "taken")})
+		case "/api/rooms/lobby/messages":
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(shared.ErrorResponse{Error: shared.Errorf(shared.CodeOverCapacity, "busy")})
+		default:
+			// A proxy's page, not the API's envelope.
+			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	c := &api.Client{Base: srv.URL}
+	ctx := context.Background()
+
+	_, err := c.Join(ctx, "alice")
+	require.Equal(t, shared.CodeNameTaken, api.Code(err))
+	require.Equal(t, shared.CodeNameTaken, shared.ErrorCode(err), "the shared helper sees the same code")
+	require.False(t, api.Temporary(err))
+
+	_, err = c.Send(ctx, "tok", "lobby", shared.SendRequest{Text: "x"})
+	require.Equal(t, shared.CodeOverCapacity, api.Code(err))
+	require.Equal(t, 3*time.Second, api.RetryAfter(err))
+	require.True(t, api.Temporary(err))
+
+	_, err = c.Members(ctx, "other")
+	require.Equal(t, shared.CodeUnavailable, api.Code(err))
+	require.True(t, api.Temporary(err))
+}
+
+func TestPollSendsCursorNonceAndToken(t *testing.T) {
+	var seen []*http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r)
+		_ = json.NewEncoder(w).Encode(shared.PollResponse{Room: "lobby", Epoch: "e", Next: 7})
+	}))
+	defer srv.Close()
+	c := &api.Client{Base: srv.URL}
+	after := uint64(5)
+	for i := 0; i < 2; i++ {
+		resp, err := c.Poll(context.Background(), "tok", "lobby", shared.PollRequest{After: &after, Epoch: "e", Wait: shared.Ptr(25)})
+		require.NoError(t, err)
+		require.EqualValues(t, 7, resp.Next)
+	}
+	require.Len(t, seen, 2)
+	q := seen[0].URL.Query()
+	require.Equal(t, "5", q.Get("after"))
+	require.Equal(t, "e", q.Get("epoch"))
+	require.Equal(t, "25", q.Get("wait"))
+	require.Equal(t, "Bearer tok", seen[0].Header.Get("Authorization"))
+	require.NotEmpty(t, q.Get("n"))
+	require.NotEqual(t, q.Get("n"), seen[1].URL.Query().Get("n"), "every poll URL is unique")
+}
+
+func TestUnreachableIsNetworkAndCancelIsNot(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close()
+	c := &api.Client{Base: base}
+	_, err := c.Members(context.Background(), "lobby")
+	require.True(t, api.IsNetwork(err))
+	require.True(t, api.Temporary(err))
+
+	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hold.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = (&api.Client{Base: hold.URL}).Poll(ctx, "", "lobby", shared.PollRequest{})
+	require.True(t, errors.Is(err, context.DeadlineExceeded))
+	require.False(t, api.IsNetwork(err), "a poll we cancelled is not a connection problem")
+}
