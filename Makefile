@@ -1,4 +1,67 @@
-# --- UI (owned by the go-app client; the lead merges the other targets around this) ---
+# Parley. `make run` serves the app on 127.0.0.1:8080 with the embedded bolt
+# store; `make test` runs every test (race detector, Chromium end to end,
+# brief fuzzing, lint). Both install what they need or say exactly what is
+# missing.
+
+GO       ?= go
+BIN      := bin
+FUZZTIME ?= 5s
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: all run build server test unit fuzz bench bench-core bench-load lint tools clean
+
+all: build
+
+## run: build and serve on 127.0.0.1:8080 (bolt store in ./data); flags go in ARGS="..."
+run: build
+	./$(BIN)/parley $(ARGS)
+
+## build: the server binaries and the wasm app
+build: tools wasm server
+
+server: tools
+	$(GO) build -trimpath -o $(BIN)/parley ./server/cmd/parley
+	$(GO) build -trimpath -o $(BIN)/parley-load ./server/cmd/parley-load
+
+## test: lint, then every test with -race (Chromium end to end included), then brief fuzzing
+test: tools lint wasm chromium unit fuzz
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## fuzz: each fuzz target for FUZZTIME (default 5s)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeText$$' -fuzztime $(FUZZTIME) ./shared
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeName$$' -fuzztime $(FUZZTIME) ./shared
+	$(GO) test -run '^$$' -fuzz '^FuzzPollQuery$$' -fuzztime $(FUZZTIME) ./server/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
+
+## bench: core benchmarks (go test -bench) and the whole-system load run
+bench: bench-core bench-load
+
+bench-core: tools
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/queue ./server/boltstore
+
+bench-load: server
+	bash server/cmd/parley-load/bench.sh
+
+## lint: gofmt, go vet (server and wasm builds), staticcheck
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./app/... ./shared/...
+	$(GO) tool staticcheck ./...
+	GOOS=js GOARCH=wasm $(GO) tool staticcheck ./app/... ./shared/...
+
+tools:
+	@command -v $(GO) >/dev/null 2>&1 || { echo "Go 1.26 or newer is needed: install it from https://go.dev/dl/ (Debian's golang-go is too old) and put it on PATH." >&2; exit 1; }
+
+clean:
+	rm -rf $(BIN) web/app.wasm web/app.wasm.gz web/app.wasm.br
+
+# --- the wasm app and what its end-to-end tests need ---
 
 # Everything app.wasm is built from: a rebuild takes 75-95 s cold, so make
 # only redoes it when one of these changed.
@@ -11,7 +74,7 @@ BROTLI_Q ?= 11
 wasm: web/app.wasm web/app.wasm.gz web/app.wasm.br
 
 web/app.wasm: $(WASM_SRC)
-	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o $@.tmp ./app/cmd/wasm
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@.tmp ./app/cmd/wasm
 	mv $@.tmp $@
 
 web/app.wasm.gz: web/app.wasm
@@ -24,12 +87,12 @@ web/app.wasm.br: web/app.wasm
 		brotli -q $(BROTLI_Q) -f -o $@.tmp $< && mv $@.tmp $@ && touch $@; \
 	else \
 		echo "brotli CLI not found; using ./app/cmd/brotli"; \
-		go run ./app/cmd/brotli -q $(BROTLI_Q) -o $@ $<; \
+		$(GO) run ./app/cmd/brotli -q $(BROTLI_Q) -o $@ $<; \
 	fi
 
 # The icons are committed; this redraws them after a change to the program.
 icons:
-	go run ./app/cmd/icons -out web
+	$(GO) run ./app/cmd/icons -out web
 
 # The end-to-end tests drive Debian's Chromium; they never skip.
 chromium:
