@@ -19,11 +19,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req shared.SessionRequest
-	if err := decodeBody(w, r, s.dec, &req); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if err := req.Normalize(); err != nil {
+	if err := s.decodeRequest(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -85,11 +81,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req shared.SendRequest
-	if err := decodeBody(w, r, s.dec, &req); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if err := req.Normalize(); err != nil {
+	if err := s.decodeRequest(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}

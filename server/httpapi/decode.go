@@ -22,6 +22,18 @@ func newDecoder() *schema.Decoder {
 	return d
 }
 
+// request is a shared request type: it validates and canonicalises itself,
+// the same way in the browser and here.
+type request interface{ Normalize() error }
+
+// decodeRequest reads the body into req and normalises it.
+func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request, req request) error {
+	if err := decodeBody(w, r, s.dec, req); err != nil {
+		return err
+	}
+	return req.Normalize()
+}
+
 // decodeBody reads a JSON or form body into dst, bounded by MaxBodyBytes.
 func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, shared.MaxBodyBytes)

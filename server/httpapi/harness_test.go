@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/server/httpapi"
+	"github.com/parley-chat/parley/server/internal/testclock"
 	"github.com/parley-chat/parley/server/memstore"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/session"
@@ -26,32 +26,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is a fake time source for session TTL and presence.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
 type harness struct {
 	t        *testing.T
 	url      string
 	hub      *queue.Hub
 	sessions *session.Manager
 	api      *httpapi.Server
-	clock    *clock
+	clock    *testclock.Clock
 	client   *http.Client
 }
 
@@ -70,7 +51,7 @@ type option func(*settings)
 // the place of session.Manager.Run, so that tests control when.
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
-	c := &clock{now: time.Now()}
+	c := testclock.New(time.Now())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	st := settings{
 		api:     httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, Logger: log},

@@ -2,40 +2,21 @@ package session_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/server/internal/testclock"
 	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is a fake time source the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
-func newManager(t *testing.T) (*session.Manager, *clock) {
-	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+func newManager(t *testing.T) (*session.Manager, *testclock.Clock) {
+	c := testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	return session.NewManager(session.Options{TTL: 2 * time.Minute, Grace: 30 * time.Second, Now: c.Now}), c
 }
 
@@ -179,7 +160,7 @@ func TestEndReleasesHeldPollsAndLeaves(t *testing.T) {
 }
 
 func TestTooManyHeldPollsReleaseTheOldest(t *testing.T) {
-	c := &clock{now: time.Now()}
+	c := testclock.New(time.Now())
 	m := session.NewManager(session.Options{MaxHeldPerSession: 2, Now: c.Now})
 	s, err := m.Create("alice")
 	require.NoError(t, err)
@@ -191,7 +172,7 @@ func TestTooManyHeldPollsReleaseTheOldest(t *testing.T) {
 }
 
 func TestSendRateLimit(t *testing.T) {
-	c := &clock{now: time.Now()}
+	c := testclock.New(time.Now())
 	m := session.NewManager(session.Options{SendRate: 1, SendBurst: 3, Now: c.Now})
 	s, err := m.Create("alice")
 	require.NoError(t, err)
