@@ -27,6 +27,7 @@ func (c *shell) Render() app.UI {
 		Class("parley").
 		DataSet("ready", c.mounted).
 		DataSet("testid", "app").
+		DataSet("version", c.version).
 		Body(
 			c.renderBanner(),
 			app.P().Class("starting").Role("status").Hidden(c.mounted).Text(s.Starting),
@@ -37,9 +38,9 @@ func (c *shell) Render() app.UI {
 
 func (c *shell) renderBanner() app.UI {
 	s := c.str
-	return app.Div().Class("banner").Role("status").Hidden(!c.updateReady).Body(
+	return app.Div().Class("banner").Role("status").DataSet("testid", "update").Hidden(!c.updateReady).Body(
 		app.Span().Text(s.UpdateReady),
-		app.Button().Type("button").Text(s.ReloadButton).OnClick(c.reload),
+		app.Button().Type("button").DataSet("testid", "reload").Text(s.ReloadButton).OnClick(c.reload),
 	)
 }
 
@@ -128,7 +129,7 @@ func (c *shell) renderRoom() app.UI {
 				app.Label().For("switch-room").Class("sr-only").Text(s.SwitchLabel),
 				app.Input().ID("switch-room").Type("text").DataSet("testid", "switch-room").
 					Placeholder(s.SwitchLabel).Aria("label", s.SwitchLabel),
-				app.Button().Type("submit").Text(s.SwitchButton),
+				app.Button().Type("submit").DataSet("testid", "switch-go").Text(s.SwitchButton),
 			),
 			app.Div().Class("actions").Body(
 				c.renderLangSwitch(),

@@ -65,6 +65,9 @@ type shell struct {
 
 	draft      string
 	composeErr string
+	// focusComposer asks startRoom to put the focus in the composer once
+	// the room shows: after joining, the next thing to do is write.
+	focusComposer bool
 
 	pinned       bool
 	unseen       int
@@ -74,6 +77,14 @@ type shell struct {
 
 	installable bool
 	updateReady bool
+	// version is the build the page runs (go-app's GOAPP_VERSION, a hash
+	// of app.wasm), shown as data-version.
+	version string
+	// conn is the open room's connection state as applyView last saw it,
+	// and roomUp is set once that room has been connected: the next
+	// transition back to connected is a reconnect.
+	conn   chat.ConnState
+	roomUp bool
 
 	stopBG   context.CancelFunc
 	unlisten []func()
@@ -85,6 +96,7 @@ type shell struct {
 func (c *shell) OnPreRender(ctx app.Context) {
 	c.setLang(ctx, i18n.EN)
 	c.room = roomFromPath(ctx.Page().URL().Path)
+	c.version = app.Getenv("GOAPP_VERSION")
 	c.setTitle(ctx)
 }
 
@@ -108,6 +120,7 @@ func (c *shell) OnMount(ctx app.Context) {
 	c.setLang(ctx, lang)
 	c.sess, c.hasSession = chat.LoadSession(c.store)
 	c.installable = ctx.IsAppInstallable()
+	c.version = app.Getenv("GOAPP_VERSION")
 
 	wake := func() {
 		if c.syncer != nil {
@@ -127,8 +140,14 @@ func (c *shell) OnMount(ctx app.Context) {
 			}
 		}),
 		// Retry at once when the network returns or the tab is looked at
-		// again, instead of sitting out the backoff.
-		listen(app.Window(), "online", func() { ctx.Dispatch(func(app.Context) { wake() }) }),
+		// again, instead of sitting out the backoff; both are also moments
+		// a new version may have been deployed meanwhile.
+		listen(app.Window(), "online", func() {
+			ctx.Dispatch(func(app.Context) {
+				wake()
+				checkForUpdate()
+			})
+		}),
 		// Another tab queued or sent a message: localStorage tells every
 		// other tab, independently of the BroadcastChannel message.
 		listenEvent(app.Window(), "storage", func(e app.Value) {
@@ -142,7 +161,10 @@ func (c *shell) OnMount(ctx app.Context) {
 		}),
 		listen(doc, "visibilitychange", func() {
 			if doc.Get("visibilityState").String() == "visible" {
-				ctx.Dispatch(func(app.Context) { wake() })
+				ctx.Dispatch(func(app.Context) {
+					wake()
+					checkForUpdate()
+				})
 			}
 		}),
 	)
@@ -151,7 +173,9 @@ func (c *shell) OnMount(ctx app.Context) {
 	c.stopBG = cancel
 	ctx.Async(func() {
 		// v10 no longer looks for a new version by itself; a chat tab stays
-		// open for days.
+		// open for days. Besides this slow tick, the page looks after every
+		// reconnect (a deploy restarts the server), when the network comes
+		// back and when the tab is shown again.
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()
 		for {
@@ -159,7 +183,7 @@ func (c *shell) OnMount(ctx app.Context) {
 			case <-bg.Done():
 				return
 			case <-t.C:
-				app.TryUpdate()
+				checkForUpdate()
 			}
 		}
 	})
@@ -188,6 +212,11 @@ func (c *shell) OnDismount() {
 	}
 	c.unlisten = nil
 }
+
+// checkForUpdate asks the browser to fetch the service worker again: a new
+// build makes a new worker, which installs the new version in the
+// background and then fires OnAppUpdate. It costs one small request.
+func checkForUpdate() { app.TryUpdate() }
 
 // OnAppUpdate shows the "new version" banner.
 func (c *shell) OnAppUpdate(ctx app.Context) { c.updateReady = ctx.AppUpdateAvailable() }
@@ -235,6 +264,7 @@ func (c *shell) startRoom(_ app.Context, room string) {
 	c.room = room
 	c.setTitle(ctx)
 	c.view = chat.View{Room: room, Conn: chat.Reconnecting}
+	c.conn, c.roomUp = "", false
 	c.window, c.pinned, c.unseen, c.newest, c.switchTo = baseWindow, true, 0, 0, ""
 	if !c.hasSession {
 		return
@@ -249,6 +279,11 @@ func (c *shell) startRoom(_ app.Context, room string) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.syncer, c.stopRun = s, cancel
 	ctx.Async(func() { s.Run(runCtx) })
+	if c.focusComposer {
+		c.focusComposer = false
+		// After the render that enables it.
+		ctx.Defer(func(app.Context) { focus(idComposer) })
+	}
 }
 
 func (c *shell) stopRoom() {
@@ -293,6 +328,16 @@ func (c *shell) applyView(ctx app.Context, v chat.View) {
 		}
 	}
 	c.newest = newest
+	if v.Conn != c.conn {
+		if v.Conn == chat.Connected {
+			if c.roomUp {
+				// Back after an outage: often a restart, possibly a deploy.
+				checkForUpdate()
+			}
+			c.roomUp = true
+		}
+		c.conn = v.Conn
+	}
 	c.view = v
 	if c.pinned {
 		c.ctx.Defer(func(app.Context) { scrollToBottom() })
@@ -447,13 +492,15 @@ func (c *shell) join(ctx app.Context, e app.Event) {
 			if c.syncer != nil {
 				c.syncer.Wake()
 			}
+			// The join form and its focused button are gone: without this
+			// a keyboard user would be left on the page's start.
+			c.focusComposer = true
 			if c.room != room {
 				ctx.Navigate(RoomPath(room))
 				return
 			}
 			c.room = ""
 			c.startRoom(ctx, room)
-			c.ctx.Defer(func(app.Context) { focus(idComposer) })
 		})
 	})
 }
