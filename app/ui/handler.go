@@ -303,8 +303,18 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(parleyNavigate(event.request));
     return;
   }
-  event.respondWith(fetchWithCache(event.request));
+  event.respondWith(parleyFromCache(event.request));
 });
+
+// Each worker answers from its own version's cache only. go-app's
+// fetchWithCache asks every cache, oldest first: an update becomes active
+// (and the page offers to reload) before the previous version's cache is
+// deleted, and a reload in between would start the old app.js and
+// app.wasm under the new worker.
+async function parleyFromCache(request) {
+  const cache = await caches.open(cacheName);
+  return (await cache.match(request)) || fetch(request);
+}
 
 // Pages come from the network when it answers (fresh prerender) and
 // otherwise from the cached shell: only "/" is pre-cached, and the app

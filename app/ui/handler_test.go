@@ -84,6 +84,7 @@ func TestServiceWorkerPatchApplies(t *testing.T) {
 	require.Contains(t, patched, ui.WorkerMarker)
 	require.Contains(t, patched, `"/api/"`)
 	require.Contains(t, patched, "event.waitUntil(installWorker()")
+	require.Contains(t, patched, "event.respondWith(parleyFromCache(event.request))", "assets come from this version's cache only")
 	require.NotContains(t, patched, "(event) => {\n  event.respondWith(fetchWithCache(event.request));", "the default fetch listener is replaced")
 
 	_, err = ui.PatchServiceWorker(strings.Replace(app.DefaultAppWorkerJS, `self.addEventListener("fetch"`, `self.addEventListener( "fetch"`, 1))
