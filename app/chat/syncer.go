@@ -319,11 +319,7 @@ func (s *Syncer) isLeader() bool {
 // outboxChanged rereads the outbox, tells the other tabs, and has the
 // leader (this tab or another) send what is pending.
 func (s *Syncer) outboxChanged() {
-	items := s.outbox.Items()
-	s.mu.Lock()
-	s.items = items
-	s.mu.Unlock()
-	s.changed()
+	s.reloadOutbox()
 	s.post(busMsg{T: "outbox"})
 	notify(s.flushKick)
 }

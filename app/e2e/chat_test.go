@@ -15,12 +15,8 @@ func TestTwoContextsChat(t *testing.T) {
 	alice := b.firstTab("alice")
 	bob := b.isolatedTab("bob")
 
-	alice.navigate(srv.URL + "/")
-	alice.join("alice")
-	alice.inRoom("lobby")
-	bob.navigate(srv.URL + "/")
-	bob.join("bob")
-	bob.inRoom("lobby")
+	alice.enterLobby(srv.URL, "alice")
+	bob.enterLobby(srv.URL, "bob")
 
 	alice.send("hello from alice")
 	bob.waitText("hello from alice", 10*time.Second)

@@ -453,6 +453,15 @@ func (tb *tab) inRoom(room string) {
 	tb.waitFor("connected", `document.querySelector('`+testid("connection")+`').dataset.state === 'connected'`, 15*time.Second)
 }
 
+// enterLobby opens the app at base, joins as name and waits for the lobby:
+// the way most scenarios begin.
+func (tb *tab) enterLobby(base, name string) {
+	tb.b.t.Helper()
+	tb.navigate(base + "/")
+	tb.join(name)
+	tb.inRoom("lobby")
+}
+
 // send types text into the composer and presses Enter.
 func (tb *tab) send(text string) {
 	tb.b.t.Helper()

@@ -587,9 +587,7 @@ func TestKeyboardOnly(t *testing.T) {
 	srv := startServer(t)
 	b := newBrowser(t)
 	bob := b.isolatedTab("bob")
-	bob.navigate(srv.URL + "/")
-	bob.join("bob")
-	bob.inRoom("lobby")
+	bob.enterLobby(srv.URL, "bob")
 
 	alice := b.firstTab("alice")
 	alice.navigate(srv.URL + "/")
