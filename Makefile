@@ -99,15 +99,20 @@ web/app.wasm.br: web/app.wasm
 icons:
 	$(GO) run ./app/cmd/icons -out web
 
-# The end-to-end tests drive Debian's Chromium; they never skip.
+# The end-to-end tests drive Debian's Chromium; they never skip. A CJK font
+# lets the screenshots they take of the Chinese UI show text, not boxes.
+
 chromium:
-	@if command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	if [ -z "$$missing" ]; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium with apt-get"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; \
+		echo "installing$$missing with apt-get"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
 	else \
-		echo "Chromium is required for the end-to-end tests: run 'sudo apt-get install chromium'" >&2; \
+		echo "The end-to-end tests need:$$missing. Install with: sudo apt-get install$$missing" >&2; \
 		exit 1; \
 	fi
