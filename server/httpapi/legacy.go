@@ -75,7 +75,8 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	ctx, cancel := context.WithDeadline(r.Context(), deadline(r.Context(), shared.LegacyWait))
+	until := deadline(r.Context(), shared.LegacyWait)
+	ctx, cancel := context.WithDeadline(r.Context(), until)
 	defer cancel()
 	for {
 		cur, err := s.legacy.cursor(ctx, s.hub, name)
@@ -83,7 +84,7 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		resp, err := s.hub.Read(ctx, shared.LegacyRoom, queue.Query{
-			After: &cur.seq, Epoch: cur.epoch, Limit: shared.MaxLimit, Wait: time.Until(deadline(ctx, shared.LegacyWait)),
+			After: &cur.seq, Epoch: cur.epoch, Limit: shared.MaxLimit, Wait: time.Until(until),
 		})
 		if err != nil || len(resp.Messages) == 0 && !resp.Reset {
 			break // timeout, client gone, or shutdown: answer "nothing"

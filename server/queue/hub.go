@@ -306,7 +306,7 @@ func (h *Hub) Read(ctx context.Context, name string, q Query) (shared.PollRespon
 		r.mu.Lock()
 		if r.last > after {
 			last := r.last
-			if r.win.covers(after+1, last) {
+			if r.win.covers(after + 1) {
 				msgs := r.win.after(after, q.Limit)
 				r.mu.Unlock()
 				return r.response(msgs, msgs[len(msgs)-1].Seq, false, false), nil

@@ -42,12 +42,10 @@ func (w *window) held() []shared.Message {
 	return w.msgs
 }
 
-// covers reports whether every message with seq >= from is in the window.
-func (w *window) covers(from, last uint64) bool {
+// covers reports whether every held message with seq >= from is in the
+// window, i.e. nothing from "from" on must come from the store.
+func (w *window) covers(from uint64) bool {
 	h := w.held()
-	if from > last {
-		return true
-	}
 	return len(h) > 0 && h[0].Seq <= from
 }
 

@@ -29,9 +29,9 @@ func TestWindowKeepsNewestDensely(t *testing.T) {
 	require.Equal(t, []uint64{8, 9}, seqsOf(w.before(10, 10)))
 	require.Equal(t, []uint64{9}, seqsOf(w.before(10, 1)))
 	require.Nil(t, w.before(8, 10))
-	require.True(t, w.covers(8, 10))
-	require.False(t, w.covers(7, 10))
-	require.True(t, w.covers(11, 10), "nothing to cover beyond the end")
+	require.True(t, w.covers(8))
+	require.False(t, w.covers(7))
+	require.True(t, w.covers(11), "nothing to cover beyond the end")
 }
 
 func TestWindowAfterReturnsCopy(t *testing.T) {

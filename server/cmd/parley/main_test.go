@@ -813,6 +813,47 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// inProcess is run() started in this process, as main starts it.
+type inProcess struct {
+	addr   string // host:port from the "parley listening" log line
+	log    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startInProcess runs run(ctx, args, getenv) and waits until it logs its
+// address. The caller stops it with stop; it is also cancelled at cleanup.
+func startInProcess(t *testing.T, args []string, vars map[string]string) *inProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &inProcess{log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	t.Cleanup(cancel)
+	go func() { p.done <- run(ctx, args, env(vars), p.log) }()
+	require.Eventually(t, func() bool {
+		for line := range strings.Lines(p.log.String()) {
+			if a, ok := listenAddr(strings.TrimSpace(line)); ok {
+				p.addr = a
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "run never logged its address")
+	return p
+}
+
+// stop cancels run's context, as a signal does, and requires it to return
+// nil within 5 s.
+func (p *inProcess) stop(t *testing.T) {
+	t.Helper()
+	p.cancel()
+	select {
+	case err := <-p.done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return within 5s of its context ending")
+	}
+}
+
 // TestRunServesAndStopsOnCancel runs the program in process, configured from
 // PARLEY_* variables alone, and stops it through its context as main does on
 // a signal. goleak in TestMain then checks that run left no goroutine.
@@ -824,23 +865,9 @@ func TestRunServesAndStopsOnCancel(t *testing.T) {
 		"PARLEY_DATA":  filepath.Join(dir, "sub", "parley.db"),
 		"PARLEY_WEB":   dir,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logBuf syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env(vars), &logBuf) }()
-
-	var base string
-	require.Eventually(t, func() bool {
-		for line := range strings.Lines(logBuf.String()) {
-			if a, ok := listenAddr(strings.TrimSpace(line)); ok {
-				base = "http://" + a
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 5*time.Millisecond, "run never logged its address")
-	require.Contains(t, logBuf.String(), "store=bolt")
+	p := startInProcess(t, nil, vars)
+	base := "http://" + p.addr
+	require.Contains(t, p.log.String(), "store=bolt")
 	waitHealthy(t, base)
 
 	hc := newClient(t)
@@ -850,14 +877,8 @@ func TestRunServesAndStopsOnCancel(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.status)
 	hc.CloseIdleConnections()
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return within 5s of its context ending")
-	}
-	require.Contains(t, logBuf.String(), "msg=stopped")
+	p.stop(t)
+	require.Contains(t, p.log.String(), "msg=stopped")
 	_, err := os.Stat(vars["PARLEY_DATA"])
 	require.NoError(t, err, "the bolt file is where PARLEY_DATA says")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -54,24 +53,8 @@ func writeSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPoo
 // speaks HTTP/2, which lets many tabs share one connection.
 func TestTLSServesHTTP2(t *testing.T) {
 	certFile, keyFile, pool := writeSelfSigned(t)
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logBuf syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir, "-tls-cert", certFile, "-tls-key", keyFile}, env(nil), &logBuf)
-	}()
-	var addr string
-	require.Eventually(t, func() bool {
-		for line := range strings.Lines(logBuf.String()) {
-			if a, ok := listenAddr(strings.TrimSpace(line)); ok {
-				addr = a
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 5*time.Millisecond, "run never logged its address")
+	p := startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", t.TempDir(), "-tls-cert", certFile, "-tls-key", keyFile}, nil)
+	addr := p.addr
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
@@ -83,13 +66,7 @@ func TestTLSServesHTTP2(t *testing.T) {
 	require.Equal(t, 2, resp.ProtoMajor, "TLS brings HTTP/2")
 	tr.CloseIdleConnections()
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	p.stop(t)
 }
 
 func TestTLSFlagsGoTogether(t *testing.T) {
