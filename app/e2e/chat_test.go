@@ -23,9 +23,12 @@ func TestTwoContextsChat(t *testing.T) {
 	bob.send("hi alice, 你好 👋")
 	alice.waitText("hi alice, 你好 👋", 10*time.Second)
 
-	// Own messages are set apart and marked sent; the other's are not.
-	require.Equal(t, "sent", eval[string](alice, `document.querySelector('[data-testid=log] li.own[data-kind=text]').dataset.state`))
-	require.Equal(t, 1, eval[int](bob, `document.querySelectorAll('[data-testid=log] li.own[data-kind=text]').length`))
+	// Own messages are set apart and marked sent; the other's are not. The
+	// other side can receive a message through its poll before the sender's
+	// page has the answer to its send, so wait for the sent state.
+	alice.waitFor("alice's own message sent", `document.querySelector('[data-testid=log] li.own[data-kind=text]')?.dataset.state === 'sent'`, 10*time.Second)
+	bob.waitFor("bob's own message sent", `document.querySelectorAll('[data-testid=log] li.own[data-kind=text]').length === 1`, 10*time.Second)
+	require.Equal(t, 1, eval[int](alice, `document.querySelectorAll('[data-testid=log] li.own[data-kind=text]').length`), "bob's message is not alice's own")
 	// Both see each other in the members list.
 	alice.waitFor("bob in members", `[...document.querySelectorAll('[data-testid=members] li')].some(li => li.dataset.name === 'bob')`, 10*time.Second)
 	bob.waitFor("alice in members", `[...document.querySelectorAll('[data-testid=members] li')].some(li => li.dataset.name === 'alice')`, 10*time.Second)
