@@ -2,12 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
 )
@@ -101,60 +99,6 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, msg)
-}
-
-// handlePoll serves GET /api/rooms/{room}/messages: the long poll.
-func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
-	room, err := roomOf(r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	var req shared.PollRequest
-	if err := decodeValues(s.dec, &req, r.URL.Query(), shared.CodeInvalidParam); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	sess, err := s.session(r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	q := queue.Query{After: req.After, Before: req.Before, Epoch: req.Epoch, Limit: req.LimitOrDefault()}
-	if req.After != nil {
-		q.Wait = req.WaitDuration()
-	}
-	ctx := r.Context()
-	if q.Wait > 0 {
-		release, err := s.holdPoll()
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		defer release()
-	}
-	if sess != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		// The request context ends when the client goes away (a closed
-		// tab), which ends the poll and starts the presence grace period.
-		done := s.sessions.PollStarted(sess, room, cancel)
-		defer done()
-	}
-	resp, err := s.hub.Read(ctx, room, q)
-	if err != nil && !(errors.Is(err, context.Canceled) && r.Context().Err() == nil) {
-		// A poll released by its session (context cancelled while the
-		// client is still there) answers what it has, empty; anything else
-		// is an error.
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
 }
 
 // handleMembers serves GET /api/rooms/{room}/members.

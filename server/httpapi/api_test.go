@@ -255,7 +255,7 @@ func TestPollErrors(t *testing.T) {
 }
 
 func TestPollOverCapacity(t *testing.T) {
-	h := newHarness(t, func(s *settings) { s.api.MaxPolls = 1 })
+	h := newHarness(t, func(s *settings) { s.session.MaxHeld = 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	held := make(chan reply, 1)
 	go func() { held <- h.doCtx(ctx, "GET", "/api/rooms/lobby/messages?after=0&wait=60", "", "", "") }()

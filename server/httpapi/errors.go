@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -52,9 +53,16 @@ func withRetry(err *shared.Error, after time.Duration) error { return retryAfter
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *shared.Error
 	if !errors.As(err, &e) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, queue.ErrTooManyRooms):
+			e = shared.Errorf(shared.CodeOverCapacity, "too many rooms are open")
+		case errors.Is(err, queue.ErrStore):
+			e = shared.Errorf(shared.CodeUnavailable, "the message store failed; retry shortly")
+		case errors.Is(err, queue.ErrClosed):
+			e = shared.Errorf(shared.CodeUnavailable, "the server is shutting down")
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 			e = shared.Errorf(shared.CodeUnavailable, "the request was cancelled")
-		} else {
+		default:
 			e = shared.Errorf(shared.CodeInternal, "internal error")
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-chat/parley/server/httpapi"
 	"github.com/parley-chat/parley/server/internal/testclock"
 	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
@@ -64,15 +65,21 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	}
 	hub := queue.New(st.store, st.queue)
 	sessions := session.NewManager(st.session)
+	// Held polls are parked, as in production.
+	lot, err := park.New(park.Options{Logger: log})
+	require.NoError(t, err)
 	cfg := st.api
-	cfg.Hub, cfg.Sessions = hub, sessions
+	cfg.Hub, cfg.Sessions, cfg.Lot = hub, sessions, lot
 	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
 	api, err := httpapi.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(api.Handler())
+	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.Listener = lot.Listener(srv.Listener)
+	srv.Start()
 	t.Cleanup(func() {
 		hub.Drain()
 		srv.Close()
+		require.NoError(t, lot.Close())
 		hub.Close()
 	})
 	return &harness{t: t, url: srv.URL, hub: hub, sessions: sessions, api: api, clock: c, client: srv.Client()}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -69,15 +70,15 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	release, err := s.holdPoll()
+	until := deadline(r.Context(), shared.LegacyWait)
+	ctx, cancel := context.WithDeadline(r.Context(), until)
+	defer cancel()
+	hold, err := s.sessions.Hold(nil, shared.LegacyRoom, session.ReleaseFunc(cancel))
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	defer release()
-	until := deadline(r.Context(), shared.LegacyWait)
-	ctx, cancel := context.WithDeadline(r.Context(), until)
-	defer cancel()
+	defer s.sessions.Done(hold)
 	for {
 		cur, err := s.legacy.cursor(ctx, s.hub, name)
 		if err != nil {
@@ -105,7 +106,7 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 
 // legacyPick chooses the first text message of resp and the cursor that
 // follows it; join and leave are skipped, as the textbook had no such thing.
-func legacyPick(cur legacyCursor, resp shared.PollResponse) (next legacyCursor, text string, found bool) {
+func legacyPick(cur legacyCursor, resp *queue.Page) (next legacyCursor, text string, found bool) {
 	next = legacyCursor{epoch: resp.Epoch, seq: resp.Next}
 	if resp.Reset {
 		// The log was created anew: start again at its head.

@@ -10,12 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
-	"sync/atomic"
-	"time"
 
 	"github.com/gorilla/schema"
 	"golang.org/x/time/rate"
 
+	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
@@ -28,9 +27,9 @@ type Config struct {
 	// UI serves everything outside the API (the app shell); nil answers 404.
 	UI     http.Handler
 	Logger *slog.Logger
-	// MaxPolls bounds the polls held at once (default 10000); beyond it a
-	// poll is answered 503 over_capacity.
-	MaxPolls int
+	// Lot parks the connections of held HTTP/1.1 polls; nil holds every
+	// poll on its handler's goroutine. Serve on Lot.Listener to use it.
+	Lot *park.Lot
 	// SessionRate and SessionBurst bound session creation per client IP
 	// (default 1/s, burst 20).
 	SessionRate  rate.Limit
@@ -47,8 +46,7 @@ type Server struct {
 	log      *slog.Logger
 	dec      *schema.Decoder
 
-	maxPolls     int64
-	held         atomic.Int64
+	lot          *park.Lot
 	sessionLimit *keyedLimiter
 	legacy       *legacyCursors
 }
@@ -60,9 +58,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.MaxPolls <= 0 {
-		cfg.MaxPolls = 10000
 	}
 	if cfg.SessionRate <= 0 {
 		cfg.SessionRate = 1
@@ -79,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 		ui:           cfg.UI,
 		log:          cfg.Logger,
 		dec:          newDecoder(),
-		maxPolls:     int64(cfg.MaxPolls),
+		lot:          cfg.Lot,
 		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
 		legacy:       newLegacyCursors(cfg.LegacyNames),
 	}, nil
@@ -165,18 +160,8 @@ func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, s.log, shared.Errorf(shared.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 }
 
-// holdPoll counts a poll that may wait against MaxPolls; release must be
-// called when it ends.
-func (s *Server) holdPoll() (release func(), err error) {
-	if s.held.Add(1) > s.maxPolls {
-		s.held.Add(-1)
-		return nil, withRetry(shared.Errorf(shared.CodeOverCapacity, "too many clients are waiting; retry shortly"), 5*time.Second)
-	}
-	return func() { s.held.Add(-1) }, nil
-}
-
 // HeldPolls returns the number of polls held now.
-func (s *Server) HeldPolls() int { return int(s.held.Load()) }
+func (s *Server) HeldPolls() int { return s.sessions.Held() }
 
 // EmitPresence logs a presence event in its room; it is what
 // session.Manager.Run calls.

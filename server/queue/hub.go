@@ -2,17 +2,14 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/shared"
 )
-
-// ErrClosed is returned by Append after Close.
-var ErrClosed = shared.Errorf(shared.CodeUnavailable, "the server is shutting down")
 
 // Options configures a Hub. Zero values take the defaults.
 type Options struct {
@@ -24,7 +21,13 @@ type Options struct {
 	MaxRooms int
 	// MaxBatch bounds how many appends share one store commit (default 256).
 	MaxBatch int
-	// Now is the clock (default time.Now).
+	// Tick is how finely held reads time out (default 50ms): a read that
+	// asked to wait d answers after d, rounded up to the next tick.
+	Tick time.Duration
+	// Workers is how many goroutines fan a publish out to its waiters
+	// (default GOMAXPROCS).
+	Workers int
+	// Now is the clock of SentAt (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -38,6 +41,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
+	}
+	if o.Tick <= 0 {
+		o.Tick = 50 * time.Millisecond
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -63,6 +72,10 @@ type Hub struct {
 	stop       chan struct{} // closed by Close: the writer finishes
 	stopOnce   sync.Once
 	writerDone chan struct{}
+
+	wheel   *wheel
+	fan     chan fanJob // publishes handed to the fan-out workers
+	workers sync.WaitGroup
 }
 
 type roomSlot struct {
@@ -92,20 +105,70 @@ func New(store Store, opt Options) *Hub {
 		draining:   make(chan struct{}),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		wheel:      newWheel(opt.Tick, time.Now()),
+		fan:        make(chan fanJob, 1024),
 	}
 	go h.writer()
+	h.workers.Add(1 + opt.Workers)
+	go func() {
+		defer h.workers.Done()
+		h.wheel.run(h.stop)
+	}()
+	for range opt.Workers {
+		go func() {
+			defer h.workers.Done()
+			for job := range h.fan {
+				job.run()
+			}
+		}()
+	}
 	return h
 }
 
 // Drain answers every held poll at once, and makes later polls answer without
 // waiting, so clients re-poll elsewhere during a shutdown. Appends still work.
-func (h *Hub) Drain() { h.drainOnce.Do(func() { close(h.draining) }) }
+func (h *Hub) Drain() {
+	h.drainOnce.Do(func() {
+		close(h.draining)
+		h.mu.Lock()
+		rooms := make([]*room, 0, len(h.rooms))
+		for _, s := range h.rooms {
+			select {
+			case <-s.ready:
+				if s.r != nil {
+					rooms = append(rooms, s.r)
+				}
+			default: // still loading: it will see draining when it lists a waiter
+			}
+		}
+		h.mu.Unlock()
+		for _, r := range rooms {
+			for _, w := range r.takeWaiters() {
+				w.expire()
+			}
+		}
+	})
+}
+
+func (h *Hub) isDraining() bool {
+	select {
+	case <-h.draining:
+		return true
+	default:
+		return false
+	}
+}
 
 // Close drains, lets the writer finish the commit in progress and stops it.
 // Appends after Close fail with ErrClosed. Close does not close the store.
 func (h *Hub) Close() {
 	h.Drain()
-	h.stopOnce.Do(func() { close(h.stop) })
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		<-h.writerDone
+		close(h.fan) // the writer was its only sender
+		h.workers.Wait()
+	})
 	<-h.writerDone
 }
 
@@ -117,7 +180,7 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 	if !ok {
 		if len(h.rooms) >= h.opt.MaxRooms {
 			h.mu.Unlock()
-			return nil, shared.Errorf(shared.CodeOverCapacity, "too many rooms are open")
+			return nil, ErrTooManyRooms
 		}
 		s = &roomSlot{ready: make(chan struct{})}
 		h.rooms[name] = s
@@ -146,9 +209,9 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 func (h *Hub) load(ctx context.Context, name string) (*room, error) {
 	st, err := h.store.LoadRoom(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("load room %q: %w", name, err)
+		return nil, fmt.Errorf("%w: load room %q: %w", ErrStore, name, err)
 	}
-	r := &room{name: name, epoch: st.Epoch, last: st.Last, win: newWindow(h.opt.History), wake: make(chan struct{})}
+	r := &room{name: name, epoch: st.Epoch, last: st.Last, win: newWindow(h.opt.History)}
 	if st.Last > 0 {
 		from := max(st.First, 1)
 		if st.Last >= uint64(h.opt.History) {
@@ -156,7 +219,7 @@ func (h *Hub) load(ctx context.Context, name string) (*room, error) {
 		}
 		msgs, err := h.store.Range(ctx, name, from, st.Last, h.opt.History)
 		if err != nil {
-			return nil, fmt.Errorf("load room %q history: %w", name, err)
+			return nil, fmt.Errorf("%w: load room %q history: %w", ErrStore, name, err)
 		}
 		for _, m := range msgs {
 			r.win.push(m)
@@ -233,24 +296,31 @@ func (h *Hub) commit(batch []appendReq) {
 	if err != nil {
 		h.opt.Logger.Error("append failed", "messages", len(batch), "err", err)
 		for _, req := range batch {
-			req.reply <- appendResp{err: fmt.Errorf("append: %w", errors.Join(shared.Errorf(shared.CodeUnavailable, "the message store failed"), err))}
+			req.reply <- appendResp{err: fmt.Errorf("%w: append: %w", ErrStore, err)}
 		}
 		return
 	}
+	// Each room's new messages are published together, so waiters woken by
+	// one commit get every message of it in one answer.
 	h.mu.Lock()
-	rooms := make(map[string]*room, 1)
+	byRoom := make(map[*room][]shared.Message, 1)
+	var order []*room
 	for _, res := range results {
-		if s := h.rooms[res.Message.Room]; s != nil {
-			rooms[res.Message.Room] = s.r
+		if res.Duplicate {
+			continue
+		}
+		if s := h.rooms[res.Message.Room]; s != nil && s.r != nil {
+			if _, seen := byRoom[s.r]; !seen {
+				order = append(order, s.r)
+			}
+			byRoom[s.r] = append(byRoom[s.r], res.Message)
 		}
 	}
 	h.mu.Unlock()
+	for _, r := range order {
+		h.fanOut(r.publish(byRoom[r], h.opt.Logger))
+	}
 	for i, res := range results {
-		if !res.Duplicate {
-			if r := rooms[res.Message.Room]; r != nil {
-				r.publish(res.Message, h.opt.Logger)
-			}
-		}
 		batch[i].reply <- appendResp{res: res}
 	}
 }
@@ -269,15 +339,19 @@ type Query struct {
 	Wait  time.Duration
 }
 
-// Read answers a poll. With neither After nor Before it returns the newest
-// Limit messages at once.
-func (h *Hub) Read(ctx context.Context, name string, q Query) (shared.PollResponse, error) {
+// Watch answers q at once when it can, returning the page and a nil
+// Waiter. Otherwise it holds the read and returns its Waiter: rcv is told the
+// answer exactly once, when a message arrives, when q.Wait has passed, when
+// the hub drains or when the Waiter is released; Cancel withdraws it. A held
+// read costs the hub no goroutine and no timer. With neither After nor Before
+// it returns the newest Limit messages at once.
+func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*Page, *Waiter, error) {
 	if q.Limit <= 0 {
 		q.Limit = shared.DefaultLimit
 	}
 	r, err := h.room(ctx, name)
 	if err != nil {
-		return shared.PollResponse{}, err
+		return nil, nil, err
 	}
 	switch {
 	case q.Before != nil:
@@ -285,58 +359,72 @@ func (h *Hub) Read(ctx context.Context, name string, q Query) (shared.PollRespon
 		last := r.last
 		r.mu.Unlock()
 		msgs, err := h.olderThan(ctx, r, min(*q.Before, last+1), q.Limit)
-		return r.response(msgs, last, false, false), err
+		if err != nil {
+			return nil, nil, err
+		}
+		return newPage(r, msgs, last, false, false), nil, nil
 	case q.After == nil:
-		return h.latest(ctx, r, q.Limit, false)
+		p, err := h.latest(ctx, r, q.Limit, false)
+		return p, nil, err
 	}
 	after := *q.After
 	r.mu.Lock()
-	last := r.last
-	r.mu.Unlock()
-	if (q.Epoch != "" && q.Epoch != r.epoch) || after > last {
-		return h.latest(ctx, r, q.Limit, true)
-	}
-	var timeout <-chan time.Time
-	if q.Wait > 0 {
-		t := time.NewTimer(q.Wait)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		r.mu.Lock()
-		if r.last > after {
-			last := r.last
-			if r.win.covers(after + 1) {
-				msgs := r.win.after(after, q.Limit)
-				r.mu.Unlock()
-				return r.response(msgs, msgs[len(msgs)-1].Seq, false, false), nil
-			}
-			r.mu.Unlock()
-			return h.catchUp(ctx, r, after, last, q.Limit)
-		}
-		wake := r.wake
+	switch {
+	case (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last:
 		r.mu.Unlock()
-		if q.Wait <= 0 {
-			return r.response(nil, after, false, false), nil
+		p, err := h.latest(ctx, r, q.Limit, true)
+		return p, nil, err
+	case r.last > after:
+		if r.win.covers(after + 1) {
+			msgs := r.win.after(after, q.Limit)
+			r.mu.Unlock()
+			return newPage(r, msgs, msgs[len(msgs)-1].Seq, false, false), nil, nil
 		}
-		select {
-		case <-wake:
-		case <-timeout:
-			return r.response(nil, after, false, false), nil
-		case <-h.draining:
-			return r.response(nil, after, false, false), nil
-		case <-ctx.Done():
-			return r.response(nil, after, false, false), ctx.Err()
+		last := r.last
+		r.mu.Unlock()
+		p, err := h.catchUp(ctx, r, after, last, q.Limit)
+		return p, nil, err
+	case q.Wait <= 0 || h.isDraining():
+		r.mu.Unlock()
+		return r.emptyAt(after), nil, nil
+	}
+	w := &Waiter{room: r, wheel: h.wheel, rcv: rcv, after: after, limit: q.Limit}
+	r.list(w)
+	r.mu.Unlock()
+	h.wheel.add(w, time.Now().Add(q.Wait))
+	return nil, w, nil
+}
+
+// Read is Watch for a caller that can block: it returns the answer, or
+// ctx's error if ctx ends first. It never returns both.
+func (h *Hub) Read(ctx context.Context, name string, q Query) (*Page, error) {
+	ch := make(chanReceiver, 1)
+	p, w, err := h.Watch(ctx, name, q, ch)
+	if err != nil || w == nil {
+		return p, err
+	}
+	select {
+	case p := <-ch:
+		return p, nil
+	case <-ctx.Done():
+		if w.Cancel() {
+			return nil, ctx.Err()
 		}
+		return <-ch, nil
 	}
 }
 
+// chanReceiver hands the page to a blocked Read.
+type chanReceiver chan *Page
+
+func (c chanReceiver) Deliver(p *Page) { c <- p }
+
 // catchUp serves a reader whose cursor is older than the window from the
 // store, flagging a gap when the store no longer has what follows the cursor.
-func (h *Hub) catchUp(ctx context.Context, r *room, after, last uint64, limit int) (shared.PollResponse, error) {
+func (h *Hub) catchUp(ctx context.Context, r *room, after, last uint64, limit int) (*Page, error) {
 	msgs, err := h.store.Range(ctx, r.name, after+1, last, limit)
 	if err != nil {
-		return shared.PollResponse{}, fmt.Errorf("read room %q from %d: %w", r.name, after+1, err)
+		return nil, fmt.Errorf("%w: read room %q from %d: %w", ErrStore, r.name, after+1, err)
 	}
 	if len(msgs) == 0 {
 		r.mu.Lock()
@@ -344,18 +432,21 @@ func (h *Hub) catchUp(ctx context.Context, r *room, after, last uint64, limit in
 		r.mu.Unlock()
 	}
 	if len(msgs) == 0 {
-		return r.response(nil, after, true, false), nil
+		return newPage(r, nil, after, true, false), nil
 	}
 	gap := msgs[0].Seq != after+1
-	return r.response(msgs, msgs[len(msgs)-1].Seq, gap, false), nil
+	return newPage(r, msgs, msgs[len(msgs)-1].Seq, gap, false), nil
 }
 
-func (h *Hub) latest(ctx context.Context, r *room, limit int, reset bool) (shared.PollResponse, error) {
+func (h *Hub) latest(ctx context.Context, r *room, limit int, reset bool) (*Page, error) {
 	r.mu.Lock()
 	last := r.last
 	r.mu.Unlock()
 	msgs, err := h.olderThan(ctx, r, last+1, limit)
-	return r.response(msgs, last, false, reset), err
+	if err != nil {
+		return nil, err
+	}
+	return newPage(r, msgs, last, false, reset), nil
 }
 
 // olderThan returns the newest up to limit messages with seq < end, oldest
@@ -378,52 +469,7 @@ func (h *Hub) olderThan(ctx context.Context, r *room, end uint64, limit int) ([]
 	}
 	older, err := h.store.Range(ctx, r.name, from, top-1, need)
 	if err != nil {
-		return nil, fmt.Errorf("read room %q history before %d: %w", r.name, top, err)
+		return nil, fmt.Errorf("%w: read room %q history before %d: %w", ErrStore, r.name, top, err)
 	}
 	return append(older, msgs...), nil
-}
-
-// room is one room's state; mu guards last, win and wake.
-type room struct {
-	name  string
-	epoch string
-
-	mu   sync.Mutex
-	last uint64
-	win  *window
-	// wake is closed when a message is published and replaced by a fresh
-	// channel: one close wakes every waiter, so publishing costs O(1)
-	// whatever the number of readers.
-	wake chan struct{}
-}
-
-func (r *room) publish(m shared.Message, log *slog.Logger) {
-	r.mu.Lock()
-	switch {
-	case m.Seq <= r.last:
-		r.mu.Unlock()
-		return // already published
-	case m.Seq != r.last+1:
-		// Cannot happen with one writer; if a store ever skips, restart the
-		// window so that it stays dense rather than serve a hole as data.
-		log.Error("non-dense seq from store", "room", r.name, "last", r.last, "seq", m.Seq)
-		r.win = newWindow(r.win.max)
-	}
-	r.win.push(m)
-	r.last = m.Seq
-	wake := r.wake
-	r.wake = make(chan struct{})
-	r.mu.Unlock()
-	// Closing readies every parked waiter, which the runtime does one by
-	// one; doing it after Unlock keeps that work out of the room's lock, so
-	// readers and the next publish never wait behind it. A waiter that
-	// checks after Unlock sees the new last and does not park.
-	close(wake)
-}
-
-func (r *room) response(msgs []shared.Message, next uint64, gap, reset bool) shared.PollResponse {
-	if msgs == nil {
-		msgs = []shared.Message{}
-	}
-	return shared.PollResponse{Room: r.name, Epoch: r.epoch, Messages: msgs, Next: next, Gap: gap, Reset: reset}
 }

@@ -90,7 +90,7 @@ func TestWaiterWakesOnPublish(t *testing.T) {
 	ctx := context.Background()
 	first, err := h.Read(ctx, "r", queue.Query{})
 	require.NoError(t, err)
-	got := make(chan shared.PollResponse, 1)
+	got := make(chan *queue.Page, 1)
 	go func() {
 		resp, err := h.Read(ctx, "r", queue.Query{After: after(0), Epoch: first.Epoch, Wait: time.Minute})
 		if err != nil {
@@ -274,7 +274,7 @@ func TestMaxRooms(t *testing.T) {
 	send(t, h, "a", "x")
 	send(t, h, "b", "x")
 	_, err := h.Read(context.Background(), "c", queue.Query{})
-	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(err))
+	require.ErrorIs(t, err, queue.ErrTooManyRooms)
 	send(t, h, "a", "still fine")
 }
 
@@ -289,7 +289,7 @@ func (failingStore) Append(context.Context, []shared.Message) ([]queue.Result, e
 func TestStoreFailureIsReported(t *testing.T) {
 	h := newHub(t, failingStore{memstore.New(0)}, queue.Options{})
 	_, _, err := h.Append(context.Background(), shared.Message{Room: "r", Kind: shared.KindText, Author: "a", Text: "x"})
-	require.Equal(t, shared.CodeUnavailable, shared.ErrorCode(err))
+	require.ErrorIs(t, err, queue.ErrStore)
 	resp, err := h.Read(context.Background(), "r", queue.Query{})
 	require.NoError(t, err)
 	require.Empty(t, resp.Messages, "nothing unstored is ever served")

@@ -39,6 +39,9 @@ type Options struct {
 	// MaxHeldPerSession bounds the polls one session holds at once (default
 	// 8); a newer poll beyond it releases the oldest, which answers empty.
 	MaxHeldPerSession int
+	// MaxHeld bounds the polls held at once by everyone, sessions or not
+	// (default 10000); beyond it Hold fails with over_capacity.
+	MaxHeld int
 	// SendRate and SendBurst bound each session's sends (default 5/s, 20).
 	SendRate  rate.Limit
 	SendBurst int
@@ -58,6 +61,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxHeldPerSession <= 0 {
 		o.MaxHeldPerSession = 8
+	}
+	if o.MaxHeld <= 0 {
+		o.MaxHeld = 10000
 	}
 	if o.SendRate <= 0 {
 		o.SendRate = 5
@@ -81,7 +87,7 @@ type Session struct {
 	lastActive time.Time
 	limiter    *rate.Limiter
 	rooms      map[string]*presence
-	held       []*heldPoll // oldest first
+	held       []*Hold // oldest first
 }
 
 type presence struct {
@@ -90,13 +96,28 @@ type presence struct {
 	lastEnd time.Time
 }
 
-type heldPoll struct {
-	room    string
-	release func()
+// Releaser lets go of a held poll; Release must make the poll answer at
+// once, and must not block.
+type Releaser interface{ Release() }
+
+// ReleaseFunc adapts a function to Releaser.
+type ReleaseFunc func()
+
+// Release calls f.
+func (f ReleaseFunc) Release() { f() }
+
+// Hold is one held poll in the Manager's registry.
+type Hold struct {
+	s     *Session // nil for a poll without a session
+	p     *presence
+	r     Releaser
+	ended bool
 }
 
-// Manager owns every session and presence. All state is behind one mutex:
-// the work under it is a few map operations, never I/O.
+// Manager owns every session, presence, and the one registry of held polls:
+// the global cap, each session's cap and presence are all counted here. All
+// state is behind one mutex: the work under it is a few map operations,
+// never I/O.
 type Manager struct {
 	opt Options
 
@@ -106,6 +127,7 @@ type Manager struct {
 	present map[string]map[*Session]*presence
 	events  []Event       // presence changes not yet handed to the log
 	signal  chan struct{} // buffered 1: events has something
+	held    int           // polls held now, by anyone
 }
 
 // NewManager returns an empty Manager.
@@ -191,12 +213,12 @@ func (m *Manager) End(token string) error {
 	held := m.endLocked(s)
 	m.mu.Unlock()
 	for _, h := range held {
-		h.release()
+		h.r.Release()
 	}
 	return nil
 }
 
-func (m *Manager) endLocked(s *Session) []*heldPoll {
+func (m *Manager) endLocked(s *Session) []*Hold {
 	delete(m.byToken, s.Token)
 	delete(m.byName, nameKey(s.Name))
 	for _, room := range sortedKeys(s.rooms) {
@@ -226,22 +248,49 @@ func (m *Manager) emitLocked(e Event) {
 	}
 }
 
-// PollStarted records that s holds a poll in room, logging its join if it
-// was not present. release is called (outside the Manager's lock) if the
-// session ends or holds too many polls; it must make the poll answer at once.
-// The returned done must be called when the poll ends.
-func (m *Manager) PollStarted(s *Session, room string, release func()) (done func()) {
+// Hold registers a poll that may wait. It fails with over_capacity when
+// MaxHeld polls are held. With a session (s may be nil) it also keeps s
+// present in room, logging its join if it was not, and when s holds more
+// than MaxHeldPerSession polls it releases the oldest (outside the lock).
+// Done must be called when the poll ends.
+func (m *Manager) Hold(s *Session, room string, r Releaser) (*Hold, error) {
 	m.mu.Lock()
+	if m.held >= m.opt.MaxHeld {
+		m.mu.Unlock()
+		return nil, shared.Errorf(shared.CodeOverCapacity, "too many clients are waiting; retry shortly")
+	}
+	m.held++
+	h := &Hold{s: s, r: r}
+	if s == nil || m.byToken[s.Token] != s {
+		// No session, or it ended between lookup and now: count the poll
+		// but track no presence.
+		m.mu.Unlock()
+		h.s = nil
+		return h, nil
+	}
+	p := m.joinLocked(s, room)
+	p.held++
+	h.p = p
+	s.held = append(s.held, h)
+	var evicted *Hold
+	if len(s.held) > m.opt.MaxHeldPerSession {
+		evicted = s.held[0]
+		s.held = s.held[1:]
+	}
+	m.mu.Unlock()
+	if evicted != nil {
+		evicted.r.Release()
+	}
+	return h, nil
+}
+
+// joinLocked makes s present in room, logging its join if it was not.
+func (m *Manager) joinLocked(s *Session, room string) *presence {
 	now := m.opt.Now()
 	s.lastActive = now
-	if m.byToken[s.Token] != s {
-		// Ended between lookup and now: nothing to track.
-		m.mu.Unlock()
-		return func() {}
-	}
 	p := s.rooms[room]
 	if p == nil {
-		p = &presence{since: now}
+		p = &presence{since: now, lastEnd: now}
 		s.rooms[room] = p
 		if m.present[room] == nil {
 			m.present[room] = make(map[*Session]*presence)
@@ -249,30 +298,45 @@ func (m *Manager) PollStarted(s *Session, room string, release func()) (done fun
 		m.present[room][s] = p
 		m.emitLocked(Event{Room: room, Name: s.Name, Kind: shared.KindJoin})
 	}
-	p.held++
-	hp := &heldPoll{room: room, release: release}
-	s.held = append(s.held, hp)
-	var evicted *heldPoll
-	if len(s.held) > m.opt.MaxHeldPerSession {
-		evicted = s.held[0]
-		s.held = s.held[1:]
+	return p
+}
+
+// Seen records a poll of s in room that did not wait: s is present there
+// for the grace period from now, as after a held poll ends.
+func (m *Manager) Seen(s *Session, room string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byToken[s.Token] != s {
+		return
 	}
-	m.mu.Unlock()
-	if evicted != nil {
-		evicted.release()
+	p := m.joinLocked(s, room)
+	p.lastEnd = m.opt.Now()
+}
+
+// Done ends h; calling it again does nothing.
+func (m *Manager) Done(h *Hold) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h.ended {
+		return
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			now := m.opt.Now()
-			s.lastActive = now
-			s.held = slices.DeleteFunc(s.held, func(x *heldPoll) bool { return x == hp })
-			p.held--
-			p.lastEnd = now
-		})
+	h.ended = true
+	m.held--
+	if h.s == nil {
+		return
 	}
+	now := m.opt.Now()
+	h.s.lastActive = now
+	h.s.held = slices.DeleteFunc(h.s.held, func(x *Hold) bool { return x == h })
+	h.p.held--
+	h.p.lastEnd = now
+}
+
+// Held returns the number of polls held now.
+func (m *Manager) Held() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.held
 }
 
 // Sweep ends presence that outlived the grace period and sessions that
@@ -280,7 +344,7 @@ func (m *Manager) PollStarted(s *Session, room string, release func()) (done fun
 // a fake clock.
 func (m *Manager) Sweep(now time.Time) {
 	m.mu.Lock()
-	var released []*heldPoll
+	var released []*Hold
 	for _, s := range m.byToken {
 		held := 0
 		for _, p := range s.rooms {
@@ -299,7 +363,7 @@ func (m *Manager) Sweep(now time.Time) {
 	}
 	m.mu.Unlock()
 	for _, h := range released {
-		h.release()
+		h.r.Release()
 	}
 }
 

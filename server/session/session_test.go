@@ -45,7 +45,7 @@ func TestRunFlushesEventsAndStops(t *testing.T) {
 			return nil
 		})
 	}()
-	m.PollStarted(s, "lobby", func() {})
+	pollStarted(t, m, s, "lobby", func() {})
 	select {
 	case e := <-got:
 		require.Equal(t, session.Event{Room: "lobby", Name: "alice", Kind: shared.KindJoin}, e)
@@ -84,13 +84,13 @@ func TestPresenceJoinGraceLeave(t *testing.T) {
 	s, err := m.Create("alice")
 	require.NoError(t, err)
 
-	done := m.PollStarted(s, "lobby", func() {})
+	done := pollStarted(t, m, s, "lobby", func() {})
 	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindJoin}}, events(t, m))
 	require.Len(t, m.Members("lobby"), 1)
 	require.Equal(t, "alice", m.Members("lobby")[0].Name)
 
 	// A second poll (the next one of the loop) does not join again.
-	done2 := m.PollStarted(s, "lobby", func() {})
+	done2 := pollStarted(t, m, s, "lobby", func() {})
 	done()
 	done()  // idempotent
 	done2() // both ended: the grace period starts now
@@ -103,7 +103,7 @@ func TestPresenceJoinGraceLeave(t *testing.T) {
 	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindLeave}}, events(t, m))
 
 	// Coming back is a new join.
-	m.PollStarted(s, "lobby", func() {})()
+	pollStarted(t, m, s, "lobby", func() {})()
 	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindJoin}}, events(t, m))
 }
 
@@ -111,7 +111,7 @@ func TestHeldPollKeepsSessionAlive(t *testing.T) {
 	m, c := newManager(t)
 	s, err := m.Create("alice")
 	require.NoError(t, err)
-	done := m.PollStarted(s, "lobby", func() {})
+	done := pollStarted(t, m, s, "lobby", func() {})
 	m.Sweep(c.Add(10 * time.Minute))
 	_, err = m.Lookup(s.Token)
 	require.NoError(t, err, "a session with a held poll is active")
@@ -124,8 +124,8 @@ func TestSessionExpiryLogsLeaveAndFreesName(t *testing.T) {
 	m, c := newManager(t)
 	s, err := m.Create("alice")
 	require.NoError(t, err)
-	m.PollStarted(s, "lobby", func() {})()
-	m.PollStarted(s, "random", func() {})()
+	pollStarted(t, m, s, "lobby", func() {})()
+	pollStarted(t, m, s, "random", func() {})()
 	require.Len(t, events(t, m), 2)
 
 	m.Sweep(c.Add(time.Minute))
@@ -148,7 +148,7 @@ func TestEndReleasesHeldPollsAndLeaves(t *testing.T) {
 	s, err := m.Create("alice")
 	require.NoError(t, err)
 	released := make(chan struct{})
-	done := m.PollStarted(s, "lobby", func() { close(released) })
+	done := pollStarted(t, m, s, "lobby", func() { close(released) })
 	require.NoError(t, m.End(s.Token))
 	<-released
 	done()
@@ -166,7 +166,7 @@ func TestTooManyHeldPollsReleaseTheOldest(t *testing.T) {
 	require.NoError(t, err)
 	var released []int
 	for i := range 4 {
-		m.PollStarted(s, "lobby", func() { released = append(released, i) })
+		pollStarted(t, m, s, "lobby", func() { released = append(released, i) })
 	}
 	require.Equal(t, []int{0, 1}, released)
 }
@@ -193,7 +193,7 @@ func TestMembersOrderedBySince(t *testing.T) {
 	for _, name := range []string{"carol", "alice", "bob"} {
 		s, err := m.Create(name)
 		require.NoError(t, err)
-		m.PollStarted(s, "lobby", func() {})
+		pollStarted(t, m, s, "lobby", func() {})
 		c.Add(time.Second)
 	}
 	var names []string
@@ -210,4 +210,30 @@ func TestMaxSessions(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.Create("b")
 	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(err))
+}
+
+// pollStarted holds a poll for s in room and returns its Done.
+func pollStarted(t testing.TB, m *session.Manager, s *session.Session, room string, release func()) func() {
+	t.Helper()
+	h, err := m.Hold(s, room, session.ReleaseFunc(release))
+	require.NoError(t, err)
+	return func() { m.Done(h) }
+}
+
+func TestHeldPollsAreCappedForEveryone(t *testing.T) {
+	m := session.NewManager(session.Options{MaxHeld: 2})
+	s, err := m.Create("alice")
+	require.NoError(t, err)
+	a, err := m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
+	require.NoError(t, err)
+	_, err = m.Hold(s, "lobby", session.ReleaseFunc(func() {}))
+	require.NoError(t, err)
+	_, err = m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
+	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(err))
+	require.Equal(t, 2, m.Held())
+	m.Done(a)
+	m.Done(a) // a second Done changes nothing
+	require.Equal(t, 1, m.Held())
+	_, err = m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
+	require.NoError(t, err)
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/parley-chat/parley/server/boltstore"
 	"github.com/parley-chat/parley/server/httpapi"
 	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
@@ -52,6 +54,7 @@ type config struct {
 	logLevel    string
 	tlsCert     string
 	tlsKey      string
+	pprofAddr   string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -73,6 +76,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (keep it on loopback); empty: off")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		key := "PARLEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -138,23 +142,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, Logger: log})
 	defer hub.Close()
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), Logger: log})
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), MaxHeld: c.maxPolls, Logger: log})
+	lot, err := park.New(park.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lot.Close(); err != nil {
+			log.Warn("close park", "err", err)
+		}
+	}()
 	uiHandler, err := ui.Handler(ui.Options{WebDir: c.web, Logger: log})
 	if err != nil {
 		return fmt.Errorf("ui: %w", err)
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log,
-		MaxPolls: c.maxPolls, SessionRate: rate.Limit(c.sessionRate),
+		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
+		SessionRate: rate.Limit(c.sessionRate),
 	})
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
+	raw, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	inner := raw
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			_ = raw.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		// HTTP/2 comes with TLS: one connection carries every tab's
+		// polls, instead of HTTP/1.1's six per host. TLS sits beneath the
+		// park's listener, so connections given back after an answer are
+		// already TLS and are not wrapped twice.
+		inner = tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	}
+	ln := lot.Listener(inner)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -164,6 +191,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		WriteTimeout: shared.MaxWaitSeconds*time.Second + 15*time.Second,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	if c.pprofAddr != "" {
+		stopPprof, err := servePprof(c.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 
 	presenceCtx, stopPresence := context.WithCancel(context.Background())
@@ -178,15 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() {
-		if c.tlsCert != "" {
-			// HTTP/2 comes with TLS: one connection carries every tab's
-			// polls, instead of HTTP/1.1's six per host.
-			serveErr <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
-			return
-		}
-		serveErr <- srv.Serve(ln)
-	}()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("parley listening", "addr", ln.Addr().String(), "tls", c.tlsCert != "", "store", c.store, "data", c.data)
 
 	select {
@@ -196,7 +223,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("shutting down")
 	// Answer every held poll now so clients re-poll elsewhere, then let
-	// in-flight sends finish before the writer and the store stop.
+	// in-flight sends finish before the writer and the store stop. Parked
+	// polls are answered with Connection: close, so the server does not
+	// wait for those clients' next request.
+	lot.Shutdown()
 	hub.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
