@@ -35,7 +35,7 @@ type Lot struct {
 	opt   Options
 	watch *watcher
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	spots   map[*Spot]struct{}
 	ln      *listener
 	closed  bool
