@@ -22,12 +22,10 @@ import (
 
 // Options configures a Lot. Zero values take the defaults.
 type Options struct {
-	// WriteStall is how long writing one answer may block before the
-	// client is taken to be not reading and its connection is closed
-	// (default 200ms). Answers go out from shared goroutines: one client
-	// that stops reading must not hold them up.
-	WriteStall time.Duration
-	Logger     *slog.Logger
+	// WriteTimeout bounds writing an answer that the socket did not take
+	// at once (default 10s); then the connection is closed.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Lot keeps parked connections and the listener they return through.
@@ -44,8 +42,8 @@ type Lot struct {
 
 // New returns a Lot; Close releases it.
 func New(opt Options) (*Lot, error) {
-	if opt.WriteStall <= 0 {
-		opt.WriteStall = 200 * time.Millisecond
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = 10 * time.Second
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -151,6 +149,7 @@ func (l *Lot) Park(w http.ResponseWriter, r *http.Request, gone Gone) (*Spot, bo
 	}
 	s := &Spot{lot: l, conn: conn, head: head, close: r.Close, gone: gone}
 	if brw.Reader.Buffered() > 0 {
+		l.opt.Logger.Debug("park: pipelined request; closing after the answer", "buffered", brw.Reader.Buffered())
 		// A pipelined request is already read into net/http's buffer,
 		// which goes away with the hijack: serve this connection no
 		// further after the answer.
@@ -195,29 +194,50 @@ func (s *Spot) Reply(body []byte) bool {
 		t = append(t, "\r\nConnection: close"...)
 	}
 	t = append(t, "\r\n\r\n"...)
-	_ = s.conn.SetWriteDeadline(time.Now().Add(l.opt.WriteStall))
-	err := write(s.conn, s.head, t, body)
-	if err != nil || s.close || closing {
+	bufs := [][]byte{s.head, t, body}
+	n, tried, err := tryWrite(s.conn, bufs)
+	total := len(s.head) + len(t) + len(body)
+	switch {
+	case err != nil:
+		l.opt.Logger.Debug("park: answer not written; closing the connection", "err", err)
 		_ = s.conn.Close()
-		return err == nil
+		return false
+	case tried && n == total:
+		s.done(ln, closing)
+		return true
 	}
-	_ = s.conn.SetWriteDeadline(time.Time{})
-	ln.giveBack(s.conn)
+	// The socket is full (a client not reading, or a large answer on a
+	// slow link) or is TLS: finish on a goroutine of its own, so that the
+	// shared goroutine answering everyone else never waits.
+	rest := make([]byte, 0, total-n)
+	for _, b := range bufs {
+		if n >= len(b) {
+			n -= len(b)
+			continue
+		}
+		rest = append(rest, b[n:]...)
+		n = 0
+	}
+	go func() {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(l.opt.WriteTimeout))
+		if _, err := s.conn.Write(rest); err != nil {
+			l.opt.Logger.Debug("park: answer not written; closing the connection", "err", err)
+			_ = s.conn.Close()
+			return
+		}
+		_ = s.conn.SetWriteDeadline(time.Time{})
+		s.done(ln, closing)
+	}()
 	return true
 }
 
-// write sends the three parts in one system call where the connection can
-// (a TCP connection's writev), and in one buffer otherwise (TLS).
-func write(c net.Conn, head, tail, body []byte) error {
-	if _, ok := c.(*net.TCPConn); ok {
-		bufs := net.Buffers{head, tail, body}
-		_, err := bufs.WriteTo(c)
-		return err
+// done hands the answered connection back, or closes it.
+func (s *Spot) done(ln *listener, closing bool) {
+	if s.close || closing {
+		_ = s.conn.Close()
+		return
 	}
-	b := make([]byte, 0, len(head)+len(tail)+len(body))
-	b = append(append(append(b, head...), tail...), body...)
-	_, err := c.Write(b)
-	return err
+	ln.giveBack(s.conn)
 }
 
 // left is called by the watcher when the client closed its connection.
@@ -229,6 +249,7 @@ func (s *Spot) left() {
 	l.mu.Lock()
 	delete(l.spots, s)
 	l.mu.Unlock()
+	l.opt.Logger.Debug("park: client left a held poll")
 	_ = s.conn.Close()
 	s.gone.Gone()
 }

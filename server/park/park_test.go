@@ -239,3 +239,29 @@ func TestShutdownAnswersCloseTheirConnections(t *testing.T) {
 	require.True(t, resp.Close, "a stopping server tells the client to reconnect")
 	_ = resp.Body.Close()
 }
+
+// TestLargeAnswerToASlowReaderDoesNotBlock: Reply runs on goroutines shared
+// by every waiter, so an answer the socket cannot take at once must finish
+// elsewhere, and still arrive whole.
+func TestLargeAnswerToASlowReaderDoesNotBlock(t *testing.T) {
+	r := newRig(t)
+	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	s := r.spot(t)
+	body := []byte(strings.Repeat("x", 32<<20))
+	start := time.Now()
+	require.True(t, s.Reply(body))
+	require.Less(t, time.Since(start), 2*time.Second, "Reply waited for the client")
+	time.Sleep(100 * time.Millisecond) // the client is slow to read
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Len(t, got, len(body))
+	// The connection goes on serving.
+	_, err = io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+}
