@@ -376,9 +376,9 @@ func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*P
 		return p, nil, err
 	case r.last > after:
 		if r.win.covers(after + 1) {
-			msgs := r.win.after(after, q.Limit)
+			p := r.windowPage(after, q.Limit)
 			r.mu.Unlock()
-			return newPage(r, msgs, msgs[len(msgs)-1].Seq, false, false), nil, nil
+			return p, nil, nil
 		}
 		last := r.last
 		r.mu.Unlock()

@@ -21,6 +21,42 @@ type room struct {
 	gen     uint64
 	// empty is the shared "nothing new" page at last, made on first need.
 	empty *Page
+	// latest is the last publish: readers arriving late at its cursor get
+	// its pages, already encoded for the waiters it answered.
+	latest *delivery
+	// pages are the other pages answered since the last publish, by
+	// cursor and limit, so readers at one cursor share one encoding.
+	pages map[pageKey]*Page
+}
+
+type pageKey struct {
+	after uint64
+	limit int
+}
+
+// maxCachedPages bounds room.pages: a page per distinct (cursor, limit) seen
+// between two publishes, which a hostile client could otherwise multiply.
+const maxCachedPages = 32
+
+// windowPage answers a reader at after from the window, which covers
+// after+1; r.mu is held.
+func (r *room) windowPage(after uint64, limit int) *Page {
+	if d := r.latest; d != nil && after == d.from {
+		return d.page(limit)
+	}
+	key := pageKey{after, limit}
+	if p := r.pages[key]; p != nil {
+		return p
+	}
+	msgs := r.win.after(after, limit)
+	p := newPage(r, msgs, msgs[len(msgs)-1].Seq, false, false)
+	if len(r.pages) < maxCachedPages {
+		if r.pages == nil {
+			r.pages = make(map[pageKey]*Page)
+		}
+		r.pages[key] = p
+	}
+	return p
 }
 
 // list adds w to the held reads; r.mu is held.
@@ -97,18 +133,20 @@ func (r *room) publish(msgs []shared.Message, log *slog.Logger) ([]*Waiter, *del
 		r.mu.Unlock()
 		return nil, nil
 	}
-	r.empty = nil
+	d := &delivery{room: r, from: fresh[0].Seq - 1, msgs: fresh}
+	r.empty, r.latest, r.pages = nil, d, nil
 	ws := r.waiters
 	r.waiters = nil
 	r.gen++
 	r.mu.Unlock()
-	return ws, &delivery{room: r, msgs: fresh}
+	return ws, d
 }
 
 // delivery is what one publish answers: every waiter was at the seq before
 // msgs, so its page is msgs cut to its limit, shared by all with that limit.
 type delivery struct {
 	room *room
+	from uint64 // the cursor every waiter was at
 	msgs []shared.Message
 
 	once sync.Once

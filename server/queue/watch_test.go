@@ -173,3 +173,29 @@ func TestWaitersRacingPublishesGetEverythingOnce(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestReadersAtOneCursorShareOnePage(t *testing.T) {
+	h := newHub(t, memstore.New(0), queue.Options{})
+	send(t, h, "r", "a")
+	rec := newRecorder()
+	_, w, err := h.Watch(context.Background(), "r", queue.Query{After: after(1), Wait: time.Minute}, rec)
+	require.NoError(t, err)
+	require.NotNil(t, w)
+	send(t, h, "r", "b")
+	woken := rec.wait(t)
+	// A reader that comes late to cursor 1 gets the page the waiter got.
+	late, err := h.Read(context.Background(), "r", queue.Query{After: after(1)})
+	require.NoError(t, err)
+	require.Same(t, woken, late)
+	// Readers at another cursor share theirs too, until the next publish.
+	a, err := h.Read(context.Background(), "r", queue.Query{After: after(0), Limit: 5})
+	require.NoError(t, err)
+	b, err := h.Read(context.Background(), "r", queue.Query{After: after(0), Limit: 5})
+	require.NoError(t, err)
+	require.Same(t, a, b)
+	require.Equal(t, []uint64{1, 2}, seqs(a.Messages))
+	send(t, h, "r", "c")
+	c, err := h.Read(context.Background(), "r", queue.Query{After: after(0), Limit: 5})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1, 2, 3}, seqs(c.Messages))
+}
