@@ -201,6 +201,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopPprof()
 	}
 
+	memCtx, stopMem := context.WithCancel(context.Background())
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		returnIdleMemory(memCtx, 2*time.Second, 8<<20, log)
+	}()
+	defer func() {
+		stopMem()
+		<-memDone
+	}()
+
 	presenceCtx, stopPresence := context.WithCancel(context.Background())
 	presenceDone := make(chan struct{})
 	go func() {
