@@ -28,7 +28,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	hub      *queue.Hub
 	sessions *session.Manager
@@ -43,6 +43,8 @@ type settings struct {
 	session session.Options
 	queue   queue.Options
 	store   queue.Store
+	// noPark holds polls on their handlers' goroutines, as on HTTP/2.
+	noPark bool
 }
 
 type option func(*settings)
@@ -50,7 +52,7 @@ type option func(*settings)
 // newHarness serves the API on a real loopback port and stops it at the end
 // of the test. Presence events are handed to the log by flushPresence, in
 // the place of session.Manager.Run, so that tests control when.
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	c := testclock.New(time.Now())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
@@ -69,7 +71,10 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	lot, err := park.New(park.Options{Logger: log})
 	require.NoError(t, err)
 	cfg := st.api
-	cfg.Hub, cfg.Sessions, cfg.Lot = hub, sessions, lot
+	cfg.Hub, cfg.Sessions = hub, sessions
+	if !st.noPark {
+		cfg.Lot = lot
+	}
 	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
 	api, err := httpapi.New(cfg)
 	require.NoError(t, err)

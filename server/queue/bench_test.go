@@ -109,3 +109,59 @@ func BenchmarkPollParallel(b *testing.B) {
 		}
 	})
 }
+
+// countingReceiver re-arms nothing: it counts deliveries, so the benchmark
+// measures the core's own cost of answering N held reads.
+type countingReceiver struct{ n *sync.WaitGroup }
+
+func (c countingReceiver) Deliver(*queue.Page) { c.n.Done() }
+
+// BenchmarkFanOut measures one publish answering N held reads through
+// Receivers: no goroutine per waiter, one shared page.
+func BenchmarkFanOut(b *testing.B) {
+	for _, waiters := range []int{100, 10_000} {
+		b.Run(fmt.Sprint("waiters=", waiters), func(b *testing.B) {
+			h := queue.New(memstore.New(0), queue.Options{History: 1000})
+			defer h.Close()
+			ctx := context.Background()
+			msg := shared.Message{Room: "lobby", Kind: shared.KindText, Author: "bench", Text: "hello"}
+			var cur uint64
+			var wg sync.WaitGroup
+			rcv := countingReceiver{&wg}
+			for b.Loop() {
+				b.StopTimer()
+				wg.Add(waiters)
+				for range waiters {
+					if _, w, err := h.Watch(ctx, "lobby", queue.Query{After: &cur, Limit: 100, Wait: time.Minute}, rcv); err != nil || w == nil {
+						b.Fatal("not held", err)
+					}
+				}
+				b.StartTimer()
+				m, _, err := h.Append(ctx, msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Wait()
+				cur = m.Seq
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*waiters), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkWatch measures holding and cancelling one read: the per-poll
+// cost of the waiter list and the timer wheel.
+func BenchmarkWatch(b *testing.B) {
+	h := queue.New(memstore.New(0), queue.Options{History: 1000})
+	defer h.Close()
+	ctx := context.Background()
+	var cur uint64
+	var wg sync.WaitGroup
+	for b.Loop() {
+		_, w, err := h.Watch(ctx, "lobby", queue.Query{After: &cur, Limit: 100, Wait: time.Minute}, countingReceiver{&wg})
+		if err != nil || w == nil {
+			b.Fatal("not held", err)
+		}
+		w.Cancel()
+	}
+}
