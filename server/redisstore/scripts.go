@@ -1,0 +1,140 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts start with "#!lua" so that Redis 7 treats them as flagged
+// scripts: without the allow-oom flag Redis refuses the whole script up
+// front when it is over maxmemory, rather than failing at its first write,
+// so an out-of-memory append stores nothing (the unflagged behaviour could
+// leave a half-done append).
+//
+// Seqs are Lua numbers (doubles): exact up to 2^53, and formatted with %d,
+// never tostring, which would switch to exponent notation past 1e14.
+
+// luaRoom is shared by both scripts: it finds, and when told to creates,
+// the room's epoch.
+const luaRoom = `
+local function fmt(n) return string.format('%d', n) end
+
+-- The prefix's incarnation: a random name written once per Redis data set.
+-- When Redis loses its data (a restart without persistence) it is gone too,
+-- so every room gets an epoch it never had before.
+local function incarnation(inck, candidate)
+  local inc = redis.call('GET', inck)
+  if not inc then
+    redis.call('SET', inck, candidate)
+    inc = candidate
+  end
+  return inc
+end
+
+-- room_epoch returns the room's epoch. A room without meta gets an epoch
+-- derived from the incarnation and its name, so LoadRoom can report the
+-- epoch of an empty room without writing anything for it, and the first
+-- append creates the room with that same epoch. When the meta is missing
+-- but the log is not (the meta was evicted or deleted), the derived epoch
+-- might be the one readers already hold for the old log, so the room starts
+-- over with a fresh random epoch and the old log is dropped.
+local function room_epoch(inck, meta, log, room, candidate, seed, create)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if epoch then return epoch end
+  local inc = incarnation(inck, candidate)
+  if redis.call('EXISTS', log) == 1 then
+    epoch = string.sub(redis.sha1hex(seed .. '\0' .. room), 1, 16)
+    redis.call('DEL', log)
+    redis.call('HSET', meta, 'epoch', epoch, 'last', '0')
+    return epoch
+  end
+  epoch = string.sub(redis.sha1hex(inc .. '\0' .. room), 1, 16)
+  if create then
+    redis.call('HSET', meta, 'epoch', epoch, 'last', '0')
+  end
+  return epoch
+end
+`
+
+// loadScript reports a room's epoch, first and last seq. It writes nothing
+// for a room without messages (only the prefix's incarnation key, once).
+//
+// KEYS: incarnation, meta, log. ARGV: candidate incarnation, fresh seed, room.
+// Returns {epoch, first, last} as strings.
+var loadScript = redis.NewScript("#!lua\n" + luaRoom + `
+local inck, meta, log = KEYS[1], KEYS[2], KEYS[3]
+local epoch = room_epoch(inck, meta, log, ARGV[3], ARGV[1], ARGV[2], false)
+local last = tonumber(redis.call('HGET', meta, 'last') or '0')
+local first = last + 1
+local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+if #oldest > 0 then
+  first = tonumber(string.match(oldest[1][1], '^(%d+)'))
+end
+return {epoch, fmt(first), fmt(last)}
+`)
+
+// appendScript stores a batch, message by message, in order.
+//
+// KEYS: incarnation, then per message: meta, log, idempotency key.
+// ARGV: candidate incarnation, fresh seed, MAXLEN (0: no cap), idempotency
+// TTL in seconds, notification channel, then per message: room, "1" when it
+// has a client_msg_id else "0", message JSON without seq.
+//
+// Returns one entry per message handled, in order:
+//
+//	{"new", epoch, seq}
+//	{"dup", epoch, seq, original JSON or "" when no longer retained}
+//	{"err", message}   -- this message was not stored; the script stopped
+//
+// Per message: (1) find or create the room's epoch; (2) if the
+// idempotency key names a seq of this epoch, answer with that original;
+// (3) seq = last+1; (4) XADD <seq>-0 with the MAXLEN cap, the first write,
+// so a failure there leaves no trace and no hole; (5) last = seq; (6)
+// record the idempotency key with its TTL; (7) PUBLISH room, epoch, seq
+// and the message. A script runs atomically, so two instances appending at
+// once are serialised by Redis: no duplicate seq, no hole.
+var appendScript = redis.NewScript("#!lua\n" + luaRoom + `
+local inck = KEYS[1]
+local candidate, seed, maxlen, ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+
+local function append_one(meta, log, idk, room, hasid, msg)
+  local epoch = room_epoch(inck, meta, log, room, candidate, seed, true)
+  if hasid == '1' then
+    local v = redis.call('GET', idk)
+    if v then
+      local sp = string.find(v, ' ', 1, true)
+      -- A key of an older epoch names a seq of a log that is gone.
+      if sp and string.sub(v, 1, sp - 1) == epoch then
+        local seq = string.sub(v, sp + 1)
+        local e = redis.call('XRANGE', log, seq, seq)
+        local orig = ''
+        if #e > 0 then orig = e[1][2][2] end
+        return {'dup', epoch, seq, orig}
+      end
+    end
+  end
+  local seq = fmt(tonumber(redis.call('HGET', meta, 'last') or '0') + 1)
+  if maxlen == '0' then
+    redis.call('XADD', log, seq .. '-0', 'm', msg)
+  else
+    redis.call('XADD', log, 'MAXLEN', maxlen, seq .. '-0', 'm', msg)
+  end
+  redis.call('HSET', meta, 'last', seq)
+  if hasid == '1' then
+    redis.call('SET', idk, epoch .. ' ' .. seq, 'EX', ttl)
+  end
+  redis.call('PUBLISH', channel, '{"room":' .. cjson.encode(room) .. ',"epoch":' .. cjson.encode(epoch) ..
+    ',"seq":' .. seq .. ',"msg":' .. msg .. '}')
+  return {'new', epoch, seq}
+end
+
+local out = {}
+for i = 1, (#KEYS - 1) / 3 do
+  local k, a = 3 * i - 1, 3 * i + 3
+  local ok, res = pcall(append_one, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2])
+  if not ok then
+    if type(res) == 'table' then res = res.err end
+    out[i] = {'err', tostring(res)}
+    break
+  end
+  out[i] = res
+end
+return out
+`)
