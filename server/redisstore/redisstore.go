@@ -305,20 +305,79 @@ func (s *Store) Range(ctx context.Context, room string, from, to uint64, limit i
 	if err != nil {
 		return nil, fmt.Errorf("range %q [%d,%d]: %w", room, from, to, err)
 	}
+	out, err := decodeEntries(entries)
+	if err != nil {
+		return nil, fmt.Errorf("range %q: %w", room, err)
+	}
+	return out, nil
+}
+
+func decodeEntries(entries []redis.XMessage) ([]shared.Message, error) {
 	out := make([]shared.Message, 0, len(entries))
 	for _, e := range entries {
 		seq, err := parseID(e.ID)
 		if err != nil {
-			return nil, fmt.Errorf("range %q: %w", room, err)
+			return nil, err
 		}
 		body, _ := e.Values["m"].(string)
 		m, err := decode(body, seq)
 		if err != nil {
-			return nil, fmt.Errorf("range %q: %w", room, err)
+			return nil, err
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// Snapshot returns the room's state and up to limit of its messages with
+// from <= seq <= to, read in one MULTI so that both belong to the same
+// incarnation of the log: LoadRoom then Range could straddle a restart of
+// Redis without persistence and mix an old epoch with a new log. It is what
+// an instance wants when a notification arrives out of order, or when it
+// checks a room's position after a resync.
+func (s *Store) Snapshot(ctx context.Context, room string, from, to uint64, limit int) (queue.RoomState, []shared.Message, error) {
+	var (
+		meta   *redis.SliceCmd
+		oldest *redis.XMessageSliceCmd
+		msgs   *redis.XMessageSliceCmd
+	)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		meta = p.HMGet(ctx, s.keys.meta(room), "epoch", "last")
+		oldest = p.XRangeN(ctx, s.keys.log(room), "-", "+", 1)
+		if limit > 0 && from <= to {
+			msgs = p.XRangeN(ctx, s.keys.log(room), strconv.FormatUint(from, 10), strconv.FormatUint(to, 10), int64(limit))
+		}
+		return nil
+	})
+	if err != nil {
+		return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: %w", room, err)
+	}
+	epoch, _ := meta.Val()[0].(string)
+	lastStr, _ := meta.Val()[1].(string)
+	if epoch == "" {
+		// No room (or only a log without meta, which LoadRoom repairs):
+		// LoadRoom knows the epoch of a room that has no messages.
+		st, err := s.LoadRoom(ctx, room)
+		return st, nil, err
+	}
+	last, err := strconv.ParseUint(lastStr, 10, 64)
+	if err != nil {
+		return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: last %q: %w", room, lastStr, err)
+	}
+	st := queue.RoomState{Epoch: epoch, First: last + 1, Last: last}
+	if o := oldest.Val(); len(o) > 0 {
+		if st.First, err = parseID(o[0].ID); err != nil {
+			return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: %w", room, err)
+		}
+	}
+	if msgs == nil {
+		return st, nil, nil
+	}
+	out, err := decodeEntries(msgs.Val())
+	if err != nil {
+		return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: %w", room, err)
+	}
+	return st, out, nil
 }
 
 // Close implements queue.Store: it closes the client when Open made it.

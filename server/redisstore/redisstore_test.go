@@ -331,3 +331,39 @@ func TestRangeDecodesErrors(t *testing.T) {
 	_, err := s.Range(context.Background(), "r", 1, 1, 1)
 	require.ErrorContains(t, err, "decode message 1")
 }
+
+func TestSnapshot(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := context.Background()
+	s := newStore(t, srv, redisstore.Options{MaxLen: 4})
+	empty, err := s.LoadRoom(ctx, "r")
+	require.NoError(t, err)
+	st, msgs, err := s.Snapshot(ctx, "r", 1, 10, 10)
+	require.NoError(t, err)
+	require.Equal(t, empty, st, "a room without messages, as LoadRoom reports it")
+	require.Empty(t, msgs)
+	require.Equal(t, []any{"parley:incarnation"}, srv.Do("KEYS", "*"))
+
+	for i := range 6 {
+		_, err := s.Append(ctx, []shared.Message{text("r", "a", fmt.Sprint(i), "")})
+		require.NoError(t, err)
+	}
+	st, msgs, err = s.Snapshot(ctx, "r", 4, 5, 10)
+	require.NoError(t, err)
+	require.Equal(t, queue.RoomState{Epoch: empty.Epoch, First: 3, Last: 6}, st)
+	want, err := s.Range(ctx, "r", 4, 5, 10)
+	require.NoError(t, err)
+	require.Equal(t, want, msgs)
+	require.Len(t, msgs, 2)
+
+	_, msgs, err = s.Snapshot(ctx, "r", 1, 10, 0)
+	require.NoError(t, err)
+	require.Empty(t, msgs, "limit 0 reads the state only")
+
+	srv.Do("DEL", "parley:meta:r")
+	st, msgs, err = s.Snapshot(ctx, "r", 1, 10, 10)
+	require.NoError(t, err)
+	require.NotEqual(t, empty.Epoch, st.Epoch)
+	require.Zero(t, st.Last)
+	require.Empty(t, msgs)
+}
