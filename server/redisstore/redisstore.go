@@ -71,6 +71,7 @@ func (o Options) withDefaults() Options {
 // no control characters, so NUL separates the idempotency key's parts):
 //
 //	p+"incarnation"                         string: random, set once per data set
+//	p+"rooms"                               set: every room that had a log in this data set
 //	p+"meta:"+room                          hash: epoch, last
 //	p+"log:"+room                           stream: ID <seq>-0, field m = message JSON without seq
 //	p+"id:"+room+"\x00"+author+"\x00"+cmid  string: "<epoch> <seq>", expires after IDTTL
@@ -79,6 +80,7 @@ func (o Options) withDefaults() Options {
 type keys struct{ p string }
 
 func (k keys) incarnation() string      { return k.p + "incarnation" }
+func (k keys) rooms() string            { return k.p + "rooms" }
 func (k keys) meta(room string) string  { return k.p + "meta:" + room }
 func (k keys) log(room string) string   { return k.p + "log:" + room }
 func (k keys) notify() string           { return k.p + "notify" }
@@ -155,11 +157,13 @@ func random() string {
 // LoadRoom implements queue.Store. A room that never had a message is not
 // created: its epoch is derived from the data set's incarnation and the
 // room's name, and the first append creates the room with that same epoch.
-// The only key it may write is the prefix's incarnation key, once per data
-// set, so reads of many room names do not fill Redis with rooms.
+// The only key it writes for such a room is the prefix's incarnation key,
+// once per data set, so reads of many room names do not fill Redis with
+// rooms. (A room that had messages but lost its meta key is given a fresh
+// epoch here, which is a write.)
 func (s *Store) LoadRoom(ctx context.Context, room string) (queue.RoomState, error) {
 	v, err := loadScript.Run(ctx, s.rdb,
-		[]string{s.keys.incarnation(), s.keys.meta(room), s.keys.log(room)},
+		[]string{s.keys.incarnation(), s.keys.rooms(), s.keys.meta(room), s.keys.log(room)},
 		random(), random(), room).StringSlice()
 	if err != nil {
 		return queue.RoomState{}, fmt.Errorf("load room %q: %w", room, err)
@@ -204,8 +208,8 @@ func (s *Store) Append(ctx context.Context, msgs []shared.Message) ([]queue.Resu
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	ks := make([]string, 0, 1+3*len(msgs))
-	ks = append(ks, s.keys.incarnation())
+	ks := make([]string, 0, 2+3*len(msgs))
+	ks = append(ks, s.keys.incarnation(), s.keys.rooms())
 	args := make([]any, 0, 5+3*len(msgs))
 	args = append(args, random(), random(), s.opt.MaxLen, int64((s.opt.IDTTL+time.Second-1)/time.Second), s.keys.notify())
 	for _, m := range msgs {

@@ -367,3 +367,24 @@ func TestSnapshot(t *testing.T) {
 	require.Zero(t, st.Last)
 	require.Empty(t, msgs)
 }
+
+// A room deleted by hand (meta and log) is not given its old epoch back,
+// although both keys are gone: cursors of that epoch would point past the
+// new log's end.
+func TestDeletedRoomGetsNewEpoch(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := context.Background()
+	s := newStore(t, srv, redisstore.Options{})
+	_, err := s.Append(ctx, []shared.Message{text("r", "a", "1", "")})
+	require.NoError(t, err)
+	before, err := s.LoadRoom(ctx, "r")
+	require.NoError(t, err)
+	srv.Do("DEL", "parley:meta:r", "parley:log:r")
+
+	res, err := s.Append(ctx, []shared.Message{text("r", "a", "1 again", "")})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res[0].Message.Seq)
+	after, err := s.LoadRoom(ctx, "r")
+	require.NoError(t, err)
+	require.NotEqual(t, before.Epoch, after.Epoch)
+}

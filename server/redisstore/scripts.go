@@ -31,36 +31,41 @@ end
 -- room_epoch returns the room's epoch. A room without meta gets an epoch
 -- derived from the incarnation and its name, so LoadRoom can report the
 -- epoch of an empty room without writing anything for it, and the first
--- append creates the room with that same epoch. When the meta is missing
--- but the log is not (the meta was evicted or deleted), the derived epoch
--- might be the one readers already hold for the old log, so the room starts
--- over with a fresh random epoch and the old log is dropped.
-local function room_epoch(inck, meta, log, room, candidate, seed, create)
+-- append creates the room with that same epoch. A room that had a log in
+-- this data set (its name is in the rooms set, or its log is still there)
+-- but lost its meta (evicted, deleted by hand) must not get the derived
+-- epoch again: readers may hold cursors of that epoch, which the new log
+-- would contradict. It starts over with a fresh random epoch, and what is
+-- left of the old log goes.
+local function room_epoch(inck, roomsk, meta, log, room, candidate, seed, create)
   local epoch = redis.call('HGET', meta, 'epoch')
   if epoch then return epoch end
   local inc = incarnation(inck, candidate)
-  if redis.call('EXISTS', log) == 1 then
+  if redis.call('EXISTS', log) == 1 or redis.call('SISMEMBER', roomsk, room) == 1 then
     epoch = string.sub(redis.sha1hex(seed .. '\0' .. room), 1, 16)
     redis.call('DEL', log)
     redis.call('HSET', meta, 'epoch', epoch, 'last', '0')
+    redis.call('SADD', roomsk, room)
     return epoch
   end
   epoch = string.sub(redis.sha1hex(inc .. '\0' .. room), 1, 16)
   if create then
     redis.call('HSET', meta, 'epoch', epoch, 'last', '0')
+    redis.call('SADD', roomsk, room)
   end
   return epoch
 end
 `
 
 // loadScript reports a room's epoch, first and last seq. It writes nothing
-// for a room without messages (only the prefix's incarnation key, once).
+// for a room that never had messages (only the prefix's incarnation key,
+// once per data set).
 //
-// KEYS: incarnation, meta, log. ARGV: candidate incarnation, fresh seed, room.
-// Returns {epoch, first, last} as strings.
+// KEYS: incarnation, rooms set, meta, log. ARGV: candidate incarnation,
+// fresh seed, room. Returns {epoch, first, last} as strings.
 var loadScript = redis.NewScript("#!lua\n" + luaRoom + `
-local inck, meta, log = KEYS[1], KEYS[2], KEYS[3]
-local epoch = room_epoch(inck, meta, log, ARGV[3], ARGV[1], ARGV[2], false)
+local inck, roomsk, meta, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local epoch = room_epoch(inck, roomsk, meta, log, ARGV[3], ARGV[1], ARGV[2], false)
 local last = tonumber(redis.call('HGET', meta, 'last') or '0')
 local first = last + 1
 local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
@@ -72,7 +77,7 @@ return {epoch, fmt(first), fmt(last)}
 
 // appendScript stores a batch, message by message, in order.
 //
-// KEYS: incarnation, then per message: meta, log, idempotency key.
+// KEYS: incarnation, rooms set, then per message: meta, log, idempotency key.
 // ARGV: candidate incarnation, fresh seed, MAXLEN (0: no cap), idempotency
 // TTL in seconds, notification channel, then per message: room, "1" when it
 // has a client_msg_id else "0", message JSON without seq.
@@ -91,11 +96,11 @@ return {epoch, fmt(first), fmt(last)}
 // and the message. A script runs atomically, so two instances appending at
 // once are serialised by Redis: no duplicate seq, no hole.
 var appendScript = redis.NewScript("#!lua\n" + luaRoom + `
-local inck = KEYS[1]
+local inck, roomsk = KEYS[1], KEYS[2]
 local candidate, seed, maxlen, ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local function append_one(meta, log, idk, room, hasid, msg)
-  local epoch = room_epoch(inck, meta, log, room, candidate, seed, true)
+  local epoch = room_epoch(inck, roomsk, meta, log, room, candidate, seed, true)
   if hasid == '1' then
     local v = redis.call('GET', idk)
     if v then
@@ -126,8 +131,8 @@ local function append_one(meta, log, idk, room, hasid, msg)
 end
 
 local out = {}
-for i = 1, (#KEYS - 1) / 3 do
-  local k, a = 3 * i - 1, 3 * i + 3
+for i = 1, (#KEYS - 2) / 3 do
+  local k, a = 3 * i, 3 * i + 3
   local ok, res = pcall(append_one, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2])
   if not ok then
     if type(res) == 'table' then res = res.err end
