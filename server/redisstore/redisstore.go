@@ -162,21 +162,43 @@ func random() string {
 // rooms. (A room that had messages but lost its meta key is given a fresh
 // epoch here, which is a write.)
 func (s *Store) LoadRoom(ctx context.Context, room string) (queue.RoomState, error) {
+	st, _, err := s.load(ctx, room, 0, 0, 0)
+	if err != nil {
+		return st, fmt.Errorf("load room %q: %w", room, err)
+	}
+	return st, nil
+}
+
+// load runs loadScript: the room's state and, when limit > 0, up to limit
+// messages with from <= seq <= to.
+func (s *Store) load(ctx context.Context, room string, from, to uint64, limit int) (queue.RoomState, []shared.Message, error) {
 	v, err := loadScript.Run(ctx, s.rdb,
 		[]string{s.keys.incarnation(), s.keys.rooms(), s.keys.meta(room), s.keys.log(room)},
-		random(), random(), room).StringSlice()
+		random(), random(), room, from, to, max(limit, 0)).StringSlice()
 	if err != nil {
-		return queue.RoomState{}, fmt.Errorf("load room %q: %w", room, err)
+		return queue.RoomState{}, nil, err
 	}
-	if len(v) != 3 {
-		return queue.RoomState{}, fmt.Errorf("load room %q: script returned %d values", room, len(v))
+	if len(v) < 3 || len(v)%2 != 1 {
+		return queue.RoomState{}, nil, fmt.Errorf("script returned %d values", len(v))
 	}
 	first, err1 := strconv.ParseUint(v[1], 10, 64)
 	last, err2 := strconv.ParseUint(v[2], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return queue.RoomState{}, fmt.Errorf("load room %q: %w", room, err)
+		return queue.RoomState{}, nil, err
 	}
-	return queue.RoomState{Epoch: v[0], First: first, Last: last}, nil
+	var msgs []shared.Message
+	for i := 3; i < len(v); i += 2 {
+		seq, err := strconv.ParseUint(v[i], 10, 64)
+		if err != nil {
+			return queue.RoomState{}, nil, fmt.Errorf("seq %q: %w", v[i], err)
+		}
+		m, err := decode(v[i+1], seq)
+		if err != nil {
+			return queue.RoomState{}, nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return queue.RoomState{Epoch: v[0], First: first, Last: last}, msgs, nil
 }
 
 // PartialError is Append's error when Redis stored the first Stored
@@ -334,54 +356,21 @@ func decodeEntries(entries []redis.XMessage) ([]shared.Message, error) {
 }
 
 // Snapshot returns the room's state and up to limit of its messages with
-// from <= seq <= to, read in one MULTI so that both belong to the same
+// from <= seq <= to, read by one script so that both belong to the same
 // incarnation of the log: LoadRoom then Range could straddle a restart of
 // Redis without persistence and mix an old epoch with a new log. It is what
 // an instance wants when a notification arrives out of order, or when it
-// checks a room's position after a resync.
+// checks a room's position after a resync. Like LoadRoom, it creates no
+// room.
 func (s *Store) Snapshot(ctx context.Context, room string, from, to uint64, limit int) (queue.RoomState, []shared.Message, error) {
-	var (
-		meta   *redis.SliceCmd
-		oldest *redis.XMessageSliceCmd
-		msgs   *redis.XMessageSliceCmd
-	)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		meta = p.HMGet(ctx, s.keys.meta(room), "epoch", "last")
-		oldest = p.XRangeN(ctx, s.keys.log(room), "-", "+", 1)
-		if limit > 0 && from <= to {
-			msgs = p.XRangeN(ctx, s.keys.log(room), strconv.FormatUint(from, 10), strconv.FormatUint(to, 10), int64(limit))
-		}
-		return nil
-	})
+	if from > to {
+		limit = 0
+	}
+	st, msgs, err := s.load(ctx, room, from, to, limit)
 	if err != nil {
-		return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: %w", room, err)
+		return st, nil, fmt.Errorf("snapshot %q [%d,%d]: %w", room, from, to, err)
 	}
-	epoch, _ := meta.Val()[0].(string)
-	lastStr, _ := meta.Val()[1].(string)
-	if epoch == "" {
-		// No room (or only a log without meta, which LoadRoom repairs):
-		// LoadRoom knows the epoch of a room that has no messages.
-		st, err := s.LoadRoom(ctx, room)
-		return st, nil, err
-	}
-	last, err := strconv.ParseUint(lastStr, 10, 64)
-	if err != nil {
-		return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: last %q: %w", room, lastStr, err)
-	}
-	st := queue.RoomState{Epoch: epoch, First: last + 1, Last: last}
-	if o := oldest.Val(); len(o) > 0 {
-		if st.First, err = parseID(o[0].ID); err != nil {
-			return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: %w", room, err)
-		}
-	}
-	if msgs == nil {
-		return st, nil, nil
-	}
-	out, err := decodeEntries(msgs.Val())
-	if err != nil {
-		return queue.RoomState{}, nil, fmt.Errorf("snapshot %q: %w", room, err)
-	}
-	return st, out, nil
+	return st, msgs, nil
 }
 
 // Close implements queue.Store: it closes the client when Open made it.

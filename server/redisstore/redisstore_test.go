@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -387,4 +388,33 @@ func TestDeletedRoomGetsNewEpoch(t *testing.T) {
 	after, err := s.LoadRoom(ctx, "r")
 	require.NoError(t, err)
 	require.NotEqual(t, before.Epoch, after.Epoch)
+}
+
+// A Redis over maxmemory (noeviction) refuses the whole batch before the
+// script starts: an error, and nothing of the batch stored.
+func TestOutOfMemoryStoresNothing(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := context.Background()
+	s := newStore(t, srv, redisstore.Options{})
+	_, err := s.Append(ctx, []shared.Message{text("r", "a", "before", "")})
+	require.NoError(t, err)
+	srv.Do("CONFIG", "SET", "maxmemory-policy", "noeviction")
+	srv.Do("CONFIG", "SET", "maxmemory", "1")
+	_, err = s.Append(ctx, []shared.Message{text("r", "a", "1", ""), text("q", "a", "2", "")})
+	require.ErrorContains(t, err, "OOM")
+	var pe *redisstore.PartialError
+	require.False(t, errors.As(err, &pe), "refused as a whole, not part way")
+	st, err := s.LoadRoom(ctx, "r")
+	require.NoError(t, err, "reads go on while Redis is full")
+	require.EqualValues(t, 1, st.Last)
+	_, err = s.LoadRoom(ctx, "new")
+	require.NoError(t, err)
+	_, _, err = s.Snapshot(ctx, "r", 1, 1, 1)
+	require.NoError(t, err)
+	srv.Do("CONFIG", "SET", "maxmemory", "0")
+	for room, last := range map[string]uint64{"r": 1, "q": 0} {
+		st, err := s.LoadRoom(ctx, room)
+		require.NoError(t, err)
+		require.Equal(t, last, st.Last, room)
+	}
 }

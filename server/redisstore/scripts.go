@@ -3,7 +3,7 @@ package redisstore
 import "github.com/redis/go-redis/v9"
 
 // The scripts start with "#!lua" so that Redis 7 treats them as flagged
-// scripts: without the allow-oom flag Redis refuses the whole script up
+// scripts: without the allow-oom flag (which only loadScript has) Redis refuses the whole script up
 // front when it is over maxmemory, rather than failing at its first write,
 // so an out-of-memory append stores nothing (the unflagged behaviour could
 // leave a half-done append).
@@ -57,13 +57,19 @@ local function room_epoch(inck, roomsk, meta, log, room, candidate, seed, create
 end
 `
 
-// loadScript reports a room's epoch, first and last seq. It writes nothing
-// for a room that never had messages (only the prefix's incarnation key,
-// once per data set).
+// loadScript reports a room's epoch, first and last seq, and with a limit
+// above 0 up to limit entries with from <= seq <= to, read together so that
+// they belong to the same log. It writes nothing for a room that never had
+// messages (only the prefix's incarnation key, once per data set).
+//
+// It is flagged allow-oom: a full Redis refuses appends, but reads must go
+// on, and its writes are a few bytes (the incarnation key, a repaired meta).
+// (A MULTI would not do: Redis refuses every queued command when full.)
 //
 // KEYS: incarnation, rooms set, meta, log. ARGV: candidate incarnation,
-// fresh seed, room. Returns {epoch, first, last} as strings.
-var loadScript = redis.NewScript("#!lua\n" + luaRoom + `
+// fresh seed, room, from, to, limit. Returns {epoch, first, last, seq,
+// JSON, seq, JSON, ...} as strings.
+var loadScript = redis.NewScript("#!lua flags=allow-oom\n" + luaRoom + `
 local inck, roomsk, meta, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local epoch = room_epoch(inck, roomsk, meta, log, ARGV[3], ARGV[1], ARGV[2], false)
 local last = tonumber(redis.call('HGET', meta, 'last') or '0')
@@ -72,7 +78,14 @@ local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
 if #oldest > 0 then
   first = tonumber(string.match(oldest[1][1], '^(%d+)'))
 end
-return {epoch, fmt(first), fmt(last)}
+local out = {epoch, fmt(first), fmt(last)}
+if tonumber(ARGV[6]) > 0 then
+  for _, e in ipairs(redis.call('XRANGE', log, ARGV[4], ARGV[5], 'COUNT', ARGV[6])) do
+    out[#out + 1] = string.match(e[1], '^(%d+)')
+    out[#out + 1] = e[2][2]
+  end
+end
+return out
 `)
 
 // appendScript stores a batch, message by message, in order.
