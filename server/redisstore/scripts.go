@@ -28,8 +28,8 @@ local function incarnation(inck, candidate)
   return inc
 end
 
--- room_epoch returns the room's epoch. A room without meta gets an epoch
--- derived from the incarnation and its name, so LoadRoom can report the
+-- room_epoch returns the room's epoch and last seq. A room without meta
+-- gets an epoch derived from the incarnation and its name, so LoadRoom can report the
 -- epoch of an empty room without writing anything for it, and the first
 -- append creates the room with that same epoch. A room that had a log in
 -- this data set (its name is in the rooms set, or its log is still there)
@@ -38,22 +38,22 @@ end
 -- would contradict. It starts over with a fresh random epoch, and what is
 -- left of the old log goes.
 local function room_epoch(inck, roomsk, meta, log, room, candidate, seed, create)
-  local epoch = redis.call('HGET', meta, 'epoch')
-  if epoch then return epoch end
-  local inc = incarnation(inck, candidate)
+  local m = redis.call('HMGET', meta, 'epoch', 'last')
+  if m[1] then return m[1], tonumber(m[2]) end
+  local inc, epoch = incarnation(inck, candidate), nil
   if redis.call('EXISTS', log) == 1 or redis.call('SISMEMBER', roomsk, room) == 1 then
     epoch = string.sub(redis.sha1hex(seed .. '\0' .. room), 1, 16)
     redis.call('DEL', log)
     redis.call('HSET', meta, 'epoch', epoch, 'last', '0')
     redis.call('SADD', roomsk, room)
-    return epoch
+    return epoch, 0
   end
   epoch = string.sub(redis.sha1hex(inc .. '\0' .. room), 1, 16)
   if create then
     redis.call('HSET', meta, 'epoch', epoch, 'last', '0')
     redis.call('SADD', roomsk, room)
   end
-  return epoch
+  return epoch, 0
 end
 `
 
@@ -71,8 +71,7 @@ end
 // JSON, seq, JSON, ...} as strings.
 var loadScript = redis.NewScript("#!lua flags=allow-oom\n" + luaRoom + `
 local inck, roomsk, meta, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local epoch = room_epoch(inck, roomsk, meta, log, ARGV[3], ARGV[1], ARGV[2], false)
-local last = tonumber(redis.call('HGET', meta, 'last') or '0')
+local epoch, last = room_epoch(inck, roomsk, meta, log, ARGV[3], ARGV[1], ARGV[2], false)
 local first = last + 1
 local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
 if #oldest > 0 then
@@ -113,7 +112,7 @@ local inck, roomsk = KEYS[1], KEYS[2]
 local candidate, seed, maxlen, ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local function append_one(meta, log, idk, room, hasid, msg)
-  local epoch = room_epoch(inck, roomsk, meta, log, room, candidate, seed, true)
+  local epoch, last = room_epoch(inck, roomsk, meta, log, room, candidate, seed, true)
   if hasid == '1' then
     local v = redis.call('GET', idk)
     if v then
@@ -128,7 +127,7 @@ local function append_one(meta, log, idk, room, hasid, msg)
       end
     end
   end
-  local seq = fmt(tonumber(redis.call('HGET', meta, 'last') or '0') + 1)
+  local seq = fmt(last + 1)
   if maxlen == '0' then
     redis.call('XADD', log, seq .. '-0', 'm', msg)
   else
