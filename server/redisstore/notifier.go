@@ -102,6 +102,14 @@ func NewNotifier(rdb *redis.Client, opt NotifierOptions) *Notifier {
 	return &Notifier{rdb: rdb, opt: opt, notify: k.notify(), probe: k.probe(random())}
 }
 
+// NewNotifier returns a Notifier on the store's client and prefix, which
+// is what an instance using s wants: a Notifier under another prefix would
+// hear another deployment.
+func (s *Store) NewNotifier(opt NotifierOptions) *Notifier {
+	opt.Prefix = s.opt.Prefix
+	return NewNotifier(s.rdb, opt)
+}
+
 // Healthy reports whether the subscription is up and its last probe came
 // back in time. While it is false, notifications may be lost and the HTTP
 // layer should answer 503 unavailable with Retry-After.

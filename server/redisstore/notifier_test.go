@@ -35,8 +35,13 @@ type listener struct {
 
 func listen(t *testing.T, rdb *redis.Client) *listener {
 	t.Helper()
+	return listenWith(t, func(opt redisstore.NotifierOptions) *redisstore.Notifier { return redisstore.NewNotifier(rdb, opt) })
+}
+
+func listenWith(t *testing.T, newNotifier func(redisstore.NotifierOptions) *redisstore.Notifier) *listener {
+	t.Helper()
 	l := &listener{notes: make(chan redisstore.Notification, 1000)}
-	l.n = redisstore.NewNotifier(rdb, redisstore.NotifierOptions{
+	l.n = newNotifier(redisstore.NotifierOptions{
 		OnNotify: func(n redisstore.Notification) { l.notes <- n },
 		OnResync: func() {
 			l.mu.Lock()
@@ -232,4 +237,34 @@ func TestRunStops(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	require.False(t, n.Healthy())
+}
+
+// Notifications of a room arrive in seq order, whichever process appended:
+// the script publishes inside the append, and Redis delivers one
+// connection's messages in the order it published them.
+func TestNotificationsInSeqOrder(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := context.Background()
+	a, b := newStore(t, srv, redisstore.Options{Prefix: "o:"}), newStore(t, srv, redisstore.Options{Prefix: "o:"})
+	l := listenWith(t, b.NewNotifier)
+	const perStore = 200
+	var wg sync.WaitGroup
+	for _, s := range []*redisstore.Store{a, b} {
+		wg.Go(func() {
+			for i := range perStore {
+				if _, err := s.Append(ctx, []shared.Message{text(fmt.Sprint("room", i%2), "a", "x", "")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	next := map[string]uint64{"room0": 1, "room1": 1}
+	for range 2 * perStore {
+		n := l.next(t, 5*time.Second)
+		require.Equal(t, next[n.Room], n.Seq, "room %s", n.Room)
+		require.Equal(t, n.Seq, n.Message.Seq)
+		next[n.Room]++
+	}
 }
