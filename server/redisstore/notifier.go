@@ -139,6 +139,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	defer n.running.Store(false)
 	backoff := n.opt.MinBackoff
 	for {
+		start := time.Now()
 		subscribed, err := n.session(ctx)
 		n.healthy.Store(false)
 		if ctx.Err() != nil {
@@ -147,8 +148,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 		n.mu.Lock()
 		n.lastErr = err
 		n.mu.Unlock()
-		if subscribed {
-			// It worked for a while: try again at once, then back off.
+		// A subscription that lived through a probe or two worked: rebuild
+		// it at once, since every moment without one loses notifications.
+		// One that fails as soon as it is made (Redis flapping, publishes
+		// and subscriptions reaching different servers) backs off like a
+		// failed connect, or it would spin and resync the consumer in a loop.
+		if subscribed && time.Since(start) > n.opt.ProbeInterval+n.opt.ProbeTimeout {
 			backoff = n.opt.MinBackoff
 			n.opt.Logger.Warn("redis subscription lost; rebuilding it", "err", err)
 			continue
