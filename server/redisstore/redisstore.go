@@ -131,12 +131,42 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("redis at %s: %w", ro.Addr, err)
 	}
 	s, err := New(rdb, opt)
+	if err == nil {
+		err = s.Check(ctx)
+	}
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
 	s.own = true
 	return s, nil
+}
+
+// Check refuses a Redis the store cannot keep its promises on: older than
+// 7.0 (the scripts use 7.0's flags), or with an allkeys-* maxmemory policy,
+// which evicts rooms' logs and metas under memory pressure (volatile-*
+// policies evict only keys with a TTL, here the idempotency keys, which
+// shortens their day but loses no message). What a managed Redis hides
+// (INFO or CONFIG renamed away) is not held against it. Open calls Check.
+func (s *Store) Check(ctx context.Context) error {
+	if info, err := s.rdb.Info(ctx, "server").Result(); err == nil {
+		for line := range strings.Lines(info) {
+			v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+			if !ok {
+				continue
+			}
+			major, _, _ := strings.Cut(v, ".")
+			if n, err := strconv.Atoi(major); err == nil && n < 7 {
+				return fmt.Errorf("redisstore needs Redis 7.0 or newer; this one is %s", v)
+			}
+		}
+	}
+	if cfg, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil {
+		if p := cfg["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
+			return fmt.Errorf("redisstore: maxmemory-policy %s would evict messages; use noeviction (or a volatile-* policy)", p)
+		}
+	}
+	return nil
 }
 
 // Client is the store's Redis client, e.g. for a Notifier.

@@ -61,6 +61,14 @@ func TestOpen(t *testing.T) {
 	_, err = redisstore.Open(ctx, "redis://127.0.0.1:1/0", redisstore.Options{})
 	require.Error(t, err, "an unreachable Redis fails at start")
 
+	srv.Do("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+	_, err = redisstore.Open(ctx, srv.URL(), redisstore.Options{})
+	require.ErrorContains(t, err, "allkeys-lru would evict messages")
+	srv.Do("CONFIG", "SET", "maxmemory-policy", "volatile-lru")
+	s, err = redisstore.Open(ctx, srv.URL(), redisstore.Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
 	retrying := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer retrying.Close()
 	_, err = redisstore.New(retrying, redisstore.Options{})
