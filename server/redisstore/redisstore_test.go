@@ -20,7 +20,15 @@ import (
 	"github.com/parley-chat/parley/shared"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// go-redis logs each failed dial; the tests kill Redis on purpose.
+	redis.SetLogger(quiet{})
+	goleak.VerifyTestMain(m)
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 func text(room, author, body, id string) shared.Message {
 	return shared.Message{Room: room, Kind: shared.KindText, Author: author, Text: body, ClientMsgID: id,
