@@ -23,8 +23,8 @@ server: tools
 	$(GO) build -trimpath -o $(BIN)/parley ./server/cmd/parley
 	$(GO) build -trimpath -o $(BIN)/parley-load ./server/cmd/parley-load
 
-## test: lint, then every test with -race (Chromium end to end included), then brief fuzzing
-test: tools lint wasm chromium unit fuzz
+## test: lint, then every test with -race (Chromium end to end and Redis included), then brief fuzzing
+test: tools lint wasm chromium redis unit fuzz
 
 unit:
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -74,7 +74,7 @@ WASM_SRC := $(shell find app shared -name '*.go' -not -name '*_test.go' -not -pa
 # Brotli quality: 11 is 2.37 MB in ~45 s here, 9 is 2.72 MB in ~20 s.
 BROTLI_Q ?= 11
 
-.PHONY: wasm chromium icons
+.PHONY: wasm chromium redis icons
 
 wasm: web/app.wasm web/app.wasm.gz web/app.wasm.br
 
@@ -114,5 +114,19 @@ chromium:
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
 	else \
 		echo "The end-to-end tests need:$$missing. Install with: sudo apt-get install$$missing" >&2; \
+		exit 1; \
+	fi
+
+# The Redis store's tests start Debian's redis-server themselves, on a free
+# loopback port in a temp dir; they fail, never skip, when it is missing.
+redis:
+	@if command -v redis-server >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing redis-server with apt-get"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }; \
+	else \
+		echo "The Redis store's tests need redis-server. Install with: sudo apt-get install redis-server" >&2; \
 		exit 1; \
 	fi
