@@ -78,7 +78,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
 	api, err := httpapi.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(api.Handler())
+	handler := api.Handler()
+	if !st.noPark {
+		lot.Handle("/api/", handler)
+	}
+	srv := httptest.NewUnstartedServer(handler)
 	srv.Listener = lot.Listener(srv.Listener)
 	srv.Start()
 	t.Cleanup(func() {

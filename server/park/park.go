@@ -1,16 +1,23 @@
 // Package park holds idle HTTP/1.1 long polls without a goroutine, a buffer
-// or a request each. A held poll's connection is taken from net/http
-// (Hijack), parked here as a bare net.Conn, answered with bytes written
-// straight to it, and then handed back to the same http.Server through the
-// Listener, which serves the client's next request as on a new connection.
+// or a request each, and serves the polls that follow on the same
+// connections without net/http's per-connection machinery.
+//
+// A held poll's connection is taken from net/http (Hijack) and parked here
+// as a bare socket, watched by one epoll set for the client leaving. Its
+// answer is written straight to the socket by whoever delivers it. The
+// client's next request on that keep-alive connection is then read here (the
+// "lane"): a plain GET under the lane's prefix is parsed into an
+// *http.Request and given to the same http.Handler, with a ResponseWriter
+// whose poll can park again at once. Anything else goes back to the
+// http.Server through the Listener, bytes already read included.
 //
 // With net/http alone every held poll keeps a goroutine with a deep stack,
-// two bufio buffers, the request and its context: tens of KB per waiting
-// browser. Parked, it is the connection and a few words.
+// two bufio buffers, the request and its context, and every re-poll builds
+// a connection's worth of state again: tens of KB and tens of µs per
+// waiting browser. Parked, it is the socket and a few words.
 package park
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,16 +32,33 @@ type Options struct {
 	// WriteTimeout bounds writing an answer that the socket did not take
 	// at once (default 10s); then the connection is closed.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
+	// IdleTimeout closes a lane connection with no request for this long
+	// (default 2 min), as http.Server's IdleTimeout does.
+	IdleTimeout time.Duration
+	// HeaderTimeout closes a lane connection whose request headers have not
+	// all arrived this long after they began (default 5s).
+	HeaderTimeout time.Duration
+	Logger        *slog.Logger
 }
 
-// Lot keeps parked connections and the listener they return through.
+// Lot keeps parked and lane connections.
 type Lot struct {
-	opt   Options
-	watch *watcher
+	opt  Options
+	poll *poller // nil where there is no epoll: nothing is watched, no lane
+
+	handler http.Handler // serves lane requests; nil: no lane
+	prefix  string
+
+	work    chan *conn // lane connections with something to read
+	quit    chan struct{}
+	workers sync.WaitGroup
+	parked  atomic.Int64
+	served  atomic.Int64 // requests served on the lane
+	handed  atomic.Int64 // connections handed back to net/http
 
 	mu      sync.Mutex
-	spots   map[*Spot]struct{}
+	conns   map[uint64]*conn
+	nextID  uint64
 	ln      *listener
 	closed  bool
 	closing bool // answers close their connections: the server is stopping
@@ -45,20 +69,26 @@ func New(opt Options) (*Lot, error) {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = 10 * time.Second
 	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = 2 * time.Minute
+	}
+	if opt.HeaderTimeout <= 0 {
+		opt.HeaderTimeout = 5 * time.Second
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	l := &Lot{opt: opt, spots: make(map[*Spot]struct{})}
-	w, err := newWatcher(opt.Logger)
+	l := &Lot{opt: opt, conns: make(map[uint64]*conn)}
+	p, err := newPoller(l)
 	if err != nil {
 		return nil, err
 	}
-	l.watch = w
+	l.poll = p
 	return l, nil
 }
 
 // Listener wraps inner: it accepts inner's connections and those handed
-// back after an answer. Serve the http.Server on it, and only one server.
+// back by the Lot. Serve the http.Server on it, and only one server.
 func (l *Lot) Listener(inner net.Listener) net.Listener {
 	ln := newListener(inner)
 	l.mu.Lock()
@@ -67,40 +97,121 @@ func (l *Lot) Listener(inner net.Listener) net.Listener {
 	return ln
 }
 
-// Len returns the number of parked connections.
-func (l *Lot) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.spots)
+// Handle serves the GET requests whose path starts with prefix on the lane,
+// with h (the same handler the http.Server has). Call it before serving.
+// Lane requests carry no body and context.Background as their context.
+func (l *Lot) Handle(prefix string, h http.Handler) {
+	if l.poll == nil {
+		return
+	}
+	l.handler, l.prefix = h, prefix
+	l.work, l.quit = make(chan *conn, 1024), make(chan struct{})
+	n := laneWorkers()
+	l.workers.Add(n)
+	for range n {
+		go func() {
+			defer l.workers.Done()
+			for {
+				select {
+				case c := <-l.work:
+					c.serve()
+				case <-l.quit:
+					return
+				}
+			}
+		}()
+	}
+}
+
+// Len returns the number of parked polls.
+func (l *Lot) Len() int { return int(l.parked.Load()) }
+
+// Stats counts what the Lot did since it started.
+type Stats struct {
+	Parked int64 // polls parked now
+	Served int64 // requests read and served on the lane
+	Handed int64 // connections handed back to net/http
+}
+
+// Stats returns the Lot's counters.
+func (l *Lot) Stats() Stats {
+	return Stats{Parked: l.parked.Load(), Served: l.served.Load(), Handed: l.handed.Load()}
 }
 
 // Shutdown makes every answer from now on close its connection (with
-// Connection: close) instead of handing it back: call it before answering
-// the held polls of a server that is stopping, so that http.Server's
-// Shutdown does not wait for clients that have nothing more to send.
+// Connection: close), and closes the lane's idle connections: call it
+// before answering the held polls of a server that is stopping, so that
+// http.Server's Shutdown does not wait for clients with nothing to send.
 func (l *Lot) Shutdown() {
 	l.mu.Lock()
 	l.closing = true
+	conns := l.snapshot()
 	l.mu.Unlock()
+	for _, c := range conns {
+		c.closeIfIdle()
+	}
 }
 
-// Close closes every parked connection (their Gone is not called) and
-// stops watching. Answers after Close close their connection.
+// Close closes every connection the Lot holds (parked polls' Gone is not
+// called) and stops its goroutines.
 func (l *Lot) Close() error {
 	l.mu.Lock()
-	l.closed = true
-	spots := l.spots
-	l.spots = make(map[*Spot]struct{})
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed, l.closing = true, true
+	conns := l.snapshot()
 	l.mu.Unlock()
-	for s := range spots {
-		if s.state.CompareAndSwap(parked, done) {
-			_ = s.conn.Close()
+	var err error
+	if l.poll != nil {
+		err = l.poll.close()
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	if l.quit != nil {
+		close(l.quit)
+		l.workers.Wait()
+		for {
+			select {
+			case c := <-l.work:
+				c.close()
+				continue
+			default:
+			}
+			break
 		}
 	}
 	if l.ln != nil {
 		l.ln.drain()
 	}
-	return l.watch.close()
+	return err
+}
+
+func (l *Lot) snapshot() []*conn {
+	out := make([]*conn, 0, len(l.conns))
+	for _, c := range l.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (l *Lot) isClosing() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closing
+}
+
+// dispatch hands c, which has something to read, to a lane worker; when
+// they are all busy (a handler waiting on the store), to a goroutine of its
+// own, so that one slow request never holds up the others.
+func (l *Lot) dispatch(c *conn) {
+	select {
+	case l.work <- c:
+	default:
+		go c.serve()
+	}
 }
 
 // Gone is told when a parked client closes its connection.
@@ -108,84 +219,76 @@ type Gone interface{ Gone() }
 
 // Spot states.
 const (
-	parked int32 = iota
-	done
+	waiting int32 = iota
+	answered
 )
 
-// Spot is one parked connection, answered once with Reply.
+// Spot is one parked poll, answered once with Reply.
 type Spot struct {
-	lot   *Lot
-	conn  net.Conn
+	c     *conn
 	head  []byte // status line and headers, less Content-Length and Date
-	close bool   // the client asked for Connection: close
+	close bool   // close the connection after the answer
 	gone  Gone
-	id    uint64
 	state atomic.Int32
 }
 
-// Park takes the connection of r, an HTTP/1.x request, from net/http. The
-// headers already set on w go out with the answer, whose status is 200.
-// gone is told if the client leaves first. It returns false when the
-// connection cannot be parked (HTTP/2, a HEAD request, data already
-// pipelined behind the request): answer through w as usual then.
+// Park holds the poll of r, an HTTP/1.x GET, for a later Reply. The headers
+// already set on w go out with the answer, whose status is 200. gone is
+// told if the client leaves first. It returns false when the poll cannot
+// be parked (HTTP/2, another method, a server that is stopping): answer
+// through w as usual then.
 func (l *Lot) Park(w http.ResponseWriter, r *http.Request, gone Gone) (*Spot, bool) {
 	if r.ProtoMajor != 1 || r.Method != http.MethodGet {
 		return nil, false
 	}
-	l.mu.Lock()
-	usable := !l.closed && l.ln != nil
-	l.mu.Unlock()
-	if !usable {
-		return nil, false
+	if lw, ok := w.(*laneWriter); ok {
+		s := &Spot{c: lw.c, head: appendHead(nil, lw.h, r.Close), close: r.Close, gone: gone}
+		lw.spot = s
+		l.parked.Add(1)
+		return s, true
 	}
+	l.mu.Lock()
+	usable := !l.closing && l.ln != nil
+	l.mu.Unlock()
 	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if !usable || !ok {
 		return nil, false
 	}
 	head := appendHead(nil, w.Header(), r.Close)
-	conn, brw, err := hj.Hijack()
+	nc, brw, err := hj.Hijack()
 	if err != nil {
 		return nil, false
 	}
-	s := &Spot{lot: l, conn: conn, head: head, close: r.Close, gone: gone}
+	// net/http's deadlines for this request no longer apply: the answer
+	// may take the whole wait.
+	_ = nc.SetDeadline(time.Time{})
+	s := &Spot{head: head, close: r.Close, gone: gone}
 	if brw.Reader.Buffered() > 0 {
-		l.opt.Logger.Debug("park: pipelined request; closing after the answer", "buffered", brw.Reader.Buffered())
-		// A pipelined request is already read into net/http's buffer,
-		// which goes away with the hijack: serve this connection no
-		// further after the answer.
+		// A pipelined request is already in net/http's buffer, which goes
+		// with the hijack: serve this connection no further.
 		s.close = true
 		s.head = appendHead(nil, w.Header(), true)
 	}
-	// net/http's deadlines for this request no longer apply: the answer
-	// may take the whole wait. Reply sets its own write deadline.
-	_ = conn.SetDeadline(time.Time{})
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		_ = conn.Close()
+	l.parked.Add(1)
+	if _, ok := l.adopt(nc, s); !ok {
+		l.parked.Add(-1)
+		_ = nc.Close()
 		return nil, false
 	}
-	l.spots[s] = struct{}{}
-	l.mu.Unlock()
-	l.watch.add(s)
 	return s, true
 }
 
-// Reply writes a 200 answer with body and hands the connection back to the
-// server, or closes it when the client asked to or the server is stopping.
-// It reports false when the client had gone or could not take the answer.
+// Reply writes a 200 answer with body. Afterwards the connection serves
+// the client's next request, or is closed when the client asked for that
+// or the server is stopping. It reports false when the poll was already
+// answered or its client had gone.
 func (s *Spot) Reply(body []byte) bool {
-	if !s.state.CompareAndSwap(parked, done) {
+	if !s.state.CompareAndSwap(waiting, answered) {
 		return false
 	}
-	l := s.lot
-	l.watch.remove(s)
-	l.mu.Lock()
-	delete(l.spots, s)
-	ln, closing := l.ln, l.closed || l.closing
-	l.mu.Unlock()
-
-	var tail [96]byte
+	s.c.lot.parked.Add(-1)
+	closing := s.close || s.c.lot.isClosing()
+	var tail [112]byte
 	t := append(tail[:0], "Content-Length: "...)
 	t = strconv.AppendInt(t, int64(len(body)), 10)
 	t = append(t, "\r\nDate: "...)
@@ -194,69 +297,40 @@ func (s *Spot) Reply(body []byte) bool {
 		t = append(t, "\r\nConnection: close"...)
 	}
 	t = append(t, "\r\n\r\n"...)
-	bufs := [][]byte{s.head, t, body}
-	n, tried, err := tryWrite(s.conn, bufs)
-	total := len(s.head) + len(t) + len(body)
-	switch {
-	case err != nil:
-		l.opt.Logger.Debug("park: answer not written; closing the connection", "err", err)
-		_ = s.conn.Close()
-		return false
-	case tried && n == total:
-		s.done(ln, closing)
-		return true
-	}
-	// The socket is full (a client not reading, or a large answer on a
-	// slow link) or is TLS: finish on a goroutine of its own, so that the
-	// shared goroutine answering everyone else never waits.
-	rest := make([]byte, 0, total-n)
-	for _, b := range bufs {
-		if n >= len(b) {
-			n -= len(b)
-			continue
-		}
-		rest = append(rest, b[n:]...)
-		n = 0
-	}
-	go func() {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(l.opt.WriteTimeout))
-		if _, err := s.conn.Write(rest); err != nil {
-			l.opt.Logger.Debug("park: answer not written; closing the connection", "err", err)
-			_ = s.conn.Close()
-			return
-		}
-		_ = s.conn.SetWriteDeadline(time.Time{})
-		s.done(ln, closing)
-	}()
+	s.c.write([][]byte{s.head, t, body}, func() { s.c.answered(closing) })
 	return true
 }
 
-// done hands the answered connection back, or closes it.
-func (s *Spot) done(ln *listener, closing bool) {
-	if s.close || closing {
-		_ = s.conn.Close()
-		return
-	}
-	ln.giveBack(s.conn)
-}
-
-// left is called by the watcher when the client closed its connection.
+// left is the client closing the connection of a parked poll.
 func (s *Spot) left() {
-	if !s.state.CompareAndSwap(parked, done) {
+	if !s.state.CompareAndSwap(waiting, answered) {
 		return
 	}
-	l := s.lot
-	l.mu.Lock()
-	delete(l.spots, s)
-	l.mu.Unlock()
-	l.opt.Logger.Debug("park: client left a held poll")
-	_ = s.conn.Close()
+	s.c.lot.parked.Add(-1)
+	s.c.close()
 	s.gone.Gone()
 }
 
-// appendHead renders the status line and the headers set so far.
+// drop closes a parked poll's connection without telling anyone: the Lot
+// is closing.
+func (s *Spot) drop() {
+	if s.state.CompareAndSwap(waiting, answered) {
+		s.c.lot.parked.Add(-1)
+	}
+}
+
+// appendHead renders a 200 status line and the headers set so far.
 func appendHead(b []byte, h http.Header, close bool) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+	b = appendHeaders(b, h)
+	if close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return b
+}
+
+// appendHeaders renders h, less the headers the Lot writes itself.
+func appendHeaders(b []byte, h http.Header) []byte {
 	for k, vs := range h {
 		if k == "Content-Length" || k == "Date" || k == "Connection" {
 			continue
@@ -264,31 +338,24 @@ func appendHead(b []byte, h http.Header, close bool) []byte {
 		for _, v := range vs {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = append(b, sanitize(v)...)
+			b = appendSanitized(b, v)
 			b = append(b, "\r\n"...)
 		}
-	}
-	if close {
-		b = append(b, "Connection: close\r\n"...)
 	}
 	return b
 }
 
-// sanitize drops CR and LF from a header value, as net/http does, so a
-// value can never start a header of its own.
-func sanitize(v string) string {
+// appendSanitized appends v with CR and LF made spaces, as net/http does,
+// so that a value can never start a header of its own.
+func appendSanitized(b []byte, v string) []byte {
 	for i := 0; i < len(v); i++ {
-		if v[i] == '\r' || v[i] == '\n' {
-			b := []byte(v)
-			for j := range b {
-				if b[j] == '\r' || b[j] == '\n' {
-					b[j] = ' '
-				}
-			}
-			return string(b)
+		c := v[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
 		}
+		b = append(b, c)
 	}
-	return v
+	return b
 }
 
 // httpDate is the Date header, formatted once a second.
@@ -308,100 +375,3 @@ type date struct {
 }
 
 var dateCache atomic.Pointer[date]
-
-// listener accepts the inner listener's connections and the ones given
-// back after an answer.
-type listener struct {
-	inner net.Listener
-	back  chan net.Conn
-	errs  chan error
-	done  chan struct{}
-	once  sync.Once
-}
-
-// backlog bounds connections given back and not yet accepted; beyond it
-// they are closed (their clients reconnect).
-const backlog = 1 << 14
-
-func newListener(inner net.Listener) *listener {
-	ln := &listener{inner: inner, back: make(chan net.Conn, backlog), errs: make(chan error, 1), done: make(chan struct{})}
-	go ln.acceptLoop()
-	return ln
-}
-
-// acceptLoop owns inner.Accept; it ends when inner is closed.
-func (ln *listener) acceptLoop() {
-	for {
-		c, err := ln.inner.Accept()
-		if err != nil {
-			select {
-			case ln.errs <- err:
-			case <-ln.done:
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		select {
-		case ln.back <- c:
-		case <-ln.done:
-			_ = c.Close()
-			return
-		}
-	}
-}
-
-func (ln *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-ln.back:
-		return c, nil
-	case err := <-ln.errs:
-		return nil, err
-	case <-ln.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (ln *listener) giveBack(c net.Conn) {
-	select {
-	case <-ln.done:
-		_ = c.Close()
-		return
-	default:
-	}
-	select {
-	case ln.back <- c:
-	default:
-		_ = c.Close()
-	}
-}
-
-func (ln *listener) Close() error {
-	err := net.ErrClosed
-	ln.once.Do(func() {
-		close(ln.done)
-		err = ln.inner.Close()
-		ln.drain()
-	})
-	return err
-}
-
-// drain closes connections queued but never accepted.
-func (ln *listener) drain() {
-	for {
-		select {
-		case c := <-ln.back:
-			_ = c.Close()
-		default:
-			return
-		}
-	}
-}
-
-func (ln *listener) Addr() net.Addr { return ln.inner.Addr() }

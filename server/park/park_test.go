@@ -3,6 +3,8 @@ package park_test
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"os"
 	"io"
 	"net"
 	"net/http"
@@ -34,8 +36,13 @@ type goneFunc func()
 
 func (f goneFunc) Gone() { f() }
 
-func newRig(t *testing.T) *rig {
-	lot, err := park.New(park.Options{})
+func newRig(t *testing.T) *rig { return newRigWith(t, park.Options{}, false) }
+
+// newLaneRig is newRig with the lane on: re-polls are read by the Lot.
+func newLaneRig(t *testing.T) *rig { return newRigWith(t, park.Options{}, true) }
+
+func newRigWith(t *testing.T, opt park.Options, lane bool) *rig {
+	lot, err := park.New(opt)
 	require.NoError(t, err)
 	r := &rig{lot: lot, spots: make(chan *park.Spot, 16), gone: make(chan struct{}, 16)}
 	mux := http.NewServeMux()
@@ -50,6 +57,13 @@ func newRig(t *testing.T) *rig {
 		r.spots <- spot
 	})
 	mux.HandleFunc("GET /plain", func(w http.ResponseWriter, req *http.Request) { _, _ = io.WriteString(w, "plain") })
+	mux.HandleFunc("POST /plain", func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		_, _ = io.WriteString(w, "posted "+string(b))
+	})
+	if lane {
+		lot.Handle("/", mux)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -84,7 +98,11 @@ func (r *rig) spot(t *testing.T) *park.Spot {
 }
 
 func TestParkedAnswerKeepsTheConnection(t *testing.T) {
-	r := newRig(t)
+	t.Run("net/http", func(t *testing.T) { testKeepsTheConnection(t, newRig(t)) })
+	t.Run("lane", func(t *testing.T) { testKeepsTheConnection(t, newLaneRig(t)) })
+}
+
+func testKeepsTheConnection(t *testing.T, r *rig) {
 	var reused []bool
 	var mu sync.Mutex
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
@@ -134,7 +152,11 @@ func TestParkedAnswerKeepsTheConnection(t *testing.T) {
 }
 
 func TestClientLeavingIsNoticed(t *testing.T) {
-	r := newRig(t)
+	t.Run("net/http", func(t *testing.T) { testLeaving(t, newRig(t)) })
+	t.Run("lane", func(t *testing.T) { testLeaving(t, newLaneRig(t)) })
+}
+
+func testLeaving(t *testing.T, r *rig) {
 	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
 	require.NoError(t, err)
 	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -264,4 +286,149 @@ func TestLargeAnswerToASlowReaderDoesNotBlock(t *testing.T) {
 	// The connection goes on serving.
 	_, err = io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, err)
+}
+
+// rawClient speaks HTTP/1.1 over one connection, to see exactly what the
+// lane does with it.
+type rawClient struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, r *rig) *rawClient {
+	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawClient{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (rc *rawClient) send(s string) {
+	_, err := io.WriteString(rc.c, s)
+	require.NoError(rc.t, err)
+}
+
+func (rc *rawClient) read() (*http.Response, string) {
+	_ = rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(rc.br, nil)
+	require.NoError(rc.t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(rc.t, err)
+	return resp, string(b)
+}
+
+// TestLaneServesWhatFollowsOnTheConnection: after a parked answer the Lot
+// reads the next request itself; a GET that parks again stays on the lane,
+// and anything else (a POST with a body here) goes to net/http with the
+// bytes already read, so nothing is lost.
+func TestLaneServesWhatFollowsOnTheConnection(t *testing.T) {
+	r := newLaneRig(t)
+	rc := dialRaw(t, r)
+	for i := range 3 {
+		rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.True(t, r.spot(t).Reply(fmt.Appendf(nil, "answer %d", i)))
+		resp, body := rc.read()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, fmt.Sprintf("answer %d", i), body)
+		require.Equal(t, "text/plain", resp.Header.Get("Content-Type"))
+	}
+	require.EqualValues(t, 2, r.lot.Stats().Served, "the 2nd and 3rd polls were read on the lane")
+	rc.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := rc.read()
+	require.Equal(t, "plain", body, "a GET that does not park is answered on the lane")
+	require.EqualValues(t, 3, r.lot.Stats().Served)
+	require.Zero(t, r.lot.Stats().Handed)
+	require.NotEmpty(t, resp.Header.Get("Date"))
+	rc.send("POST /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+	_, body = rc.read()
+	require.Equal(t, "posted hello", body)
+	require.EqualValues(t, 1, r.lot.Stats().Handed, "the POST went to net/http")
+	// Back on net/http, the connection still parks and answers.
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.True(t, r.spot(t).Reply([]byte("again")))
+	_, body = rc.read()
+	require.Equal(t, "again", body)
+}
+
+// TestLanePipelinedRequestsAreAnswered: a request that arrives while a poll
+// is parked on its connection is served once the poll is answered.
+func TestLanePipelinedRequestsAreAnswered(t *testing.T) {
+	r := newLaneRig(t)
+	rc := dialRaw(t, r)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.True(t, r.spot(t).Reply([]byte("one")))
+	_, body := rc.read()
+	require.Equal(t, "one", body)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+	s := r.spot(t)
+	rc.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n") // arrives while parked
+	time.Sleep(50 * time.Millisecond)
+	require.True(t, s.Reply([]byte("two")))
+	_, body = rc.read()
+	require.Equal(t, "two", body)
+	_, body = rc.read()
+	require.Equal(t, "plain", body)
+}
+
+// TestLaneRefusesWhatItDoesNotServe: malformed or unusual requests are left
+// to net/http, which answers them as it always does.
+func TestLaneRefusesWhatItDoesNotServe(t *testing.T) {
+	for name, req := range map[string]string{
+		"no host":           "GET /plain HTTP/1.1\r\n\r\n",
+		"two hosts":         "GET /plain HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+		"bad header":        "GET /plain HTTP/1.1\r\nHost: x\r\nBad Key: v\r\n\r\n",
+		"chunked body":      "GET /plain HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"absolute target":   "GET http://x/plain HTTP/1.1\r\nHost: x\r\n\r\n",
+		"unknown version":   "GET /plain HTTP/1.2\r\nHost: x\r\n\r\n",
+		"long headers":      "GET /plain HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 5000) + "\r\n\r\n",
+		"bare lf in header": "GET /plain HTTP/1.1\r\nHost: x\r\nX: a\nb\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newLaneRig(t)
+			rc := dialRaw(t, r)
+			rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+			require.True(t, r.spot(t).Reply([]byte("ok")))
+			_, _ = rc.read()
+			rc.send(req)
+			// net/http's answer, whatever it is, and never a hang.
+			defer func() { require.EqualValues(t, 1, r.lot.Stats().Handed) }()
+			_ = rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(rc.br, nil)
+			if err == nil {
+				_ = resp.Body.Close()
+				require.NotZero(t, resp.StatusCode)
+			} else {
+				require.NotErrorIs(t, err, os.ErrDeadlineExceeded)
+			}
+		})
+	}
+}
+
+func TestLaneClosesSlowAndIdleClients(t *testing.T) {
+	r := newRigWith(t, park.Options{IdleTimeout: 300 * time.Millisecond, HeaderTimeout: 300 * time.Millisecond}, true)
+	idle, slow := dialRaw(t, r), dialRaw(t, r)
+	for _, rc := range []*rawClient{idle, slow} {
+		rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.True(t, r.spot(t).Reply([]byte("ok")))
+		_, _ = rc.read()
+	}
+	slow.send("GET /plain HTTP/1.1\r\n") // and never the rest
+	for _, rc := range []*rawClient{idle, slow} {
+		_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := rc.br.ReadByte()
+		require.ErrorIs(t, err, io.EOF, "closed by the server")
+	}
+}
+
+func TestLaneShutdownClosesIdleConnections(t *testing.T) {
+	r := newLaneRig(t)
+	rc := dialRaw(t, r)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.True(t, r.spot(t).Reply([]byte("ok")))
+	_, _ = rc.read()
+	time.Sleep(20 * time.Millisecond) // idle now
+	r.lot.Shutdown()
+	_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := rc.br.ReadByte()
+	require.ErrorIs(t, err, io.EOF)
 }

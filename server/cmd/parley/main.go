@@ -182,8 +182,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		inner = tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
 	}
 	ln := lot.Listener(inner)
+	handler := api.Handler()
+	// Re-polls on kept-alive connections are read and served by the park's
+	// lane, without net/http's per-connection work; the rest of /api/ too.
+	lot.Handle("/api/", handler)
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Longer than the longest poll (MaxWaitSeconds), so a held poll is
