@@ -33,7 +33,9 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeText$$' -fuzztime $(FUZZTIME) ./shared
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeName$$' -fuzztime $(FUZZTIME) ./shared
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateRoom$$' -fuzztime $(FUZZTIME) ./shared
 	$(GO) test -run '^$$' -fuzz '^FuzzPollQuery$$' -fuzztime $(FUZZTIME) ./server/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzPollQueryAgreesWithSchema$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 

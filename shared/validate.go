@@ -1,7 +1,6 @@
 package shared
 
 import (
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -36,11 +35,16 @@ const (
 	LegacyRoom = DefaultRoom
 )
 
-var roomPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-
-// ValidateRoom reports whether name is a valid room name.
+// ValidateRoom reports whether name is a valid room name: 1-64 of a-z, 0-9,
+// _ and -, starting with a letter or digit. It runs on every poll, so it is
+// a loop rather than a regular expression.
 func ValidateRoom(name string) error {
-	if !roomPattern.MatchString(name) {
+	ok := len(name) >= 1 && len(name) <= 64
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || i > 0 && (c == '_' || c == '-')
+	}
+	if !ok {
 		return Errorf(CodeInvalidRoom, "room must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package shared_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -145,6 +146,20 @@ func FuzzNormalizeName(f *testing.F) {
 		}
 		if again, err := shared.NormalizeName(out); err != nil || again != out {
 			t.Fatalf("not idempotent: %q -> %q, %v", out, again, err)
+		}
+	})
+}
+
+// FuzzValidateRoom holds the hand-written room check to the pattern it
+// replaced.
+func FuzzValidateRoom(f *testing.F) {
+	for _, s := range []string{"lobby", "a", "-a", "_a", "a-b_c", "A", "", strings.Repeat("a", 64), strings.Repeat("a", 65), "é", "a b"} {
+		f.Add(s)
+	}
+	pattern := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := shared.ValidateRoom(s) == nil, pattern.MatchString(s); got != want {
+			t.Fatalf("%q: valid %v, pattern says %v", s, got, want)
 		}
 	})
 }
