@@ -69,6 +69,7 @@ type runState struct {
 type result struct {
 	Peer    string `json:"peer"`
 	Clients int    `json:"clients"`
+	Round   int    `json:"round"`
 	// The paced phase.
 	Messages        int       `json:"messages"`
 	TimeToAllMS     []float64 `json:"time_to_all_ms"` // per message; -1 when some client never got it

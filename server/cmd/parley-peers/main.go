@@ -59,6 +59,7 @@ type config struct {
 	peers                 []string
 	jsonOut               string
 	workers               int
+	rounds                int
 }
 
 const maxClients = 15000
@@ -81,6 +82,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&peers, "peers", "parley,nchan", "peers to run")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the raw figures to this JSON file")
 	fs.IntVar(&c.workers, "nginx-workers", runtime.NumCPU(), "nginx worker processes")
+	fs.IntVar(&c.rounds, "rounds", 3, "times to run every (N, peer) pair; the table shows the median of the rounds")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -118,6 +120,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-drain must be 1s-10m")
 	case c.workers < 1 || c.workers > 64:
 		return c, errors.New("-nginx-workers must be 1-64")
+	case c.rounds < 1 || c.rounds > 9:
+		return c, errors.New("-rounds must be 1-9")
 	}
 	return c, nil
 }
@@ -154,29 +158,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
 
+	// Each round runs every N; within one, the two peers run back to back,
+	// and which goes first alternates from one run to the next, so that
+	// neither always runs on a machine the other has just warmed or left
+	// busy.
 	var results []*result
-	for i, n := range cfg.ns {
-		order := cfg.peers
-		if i%2 == 1 {
-			// Alternate which peer goes first, so that neither always runs
-			// on a machine the other has just warmed or left busy.
-			order = slices.Clone(order)
-			slices.Reverse(order)
-		}
-		for _, name := range order {
-			pl := plan{clients: n, messages: cfg.messages, interval: cfg.interval, drain: cfg.drain, settle: 10 * time.Second}
-			if n == cfg.burstN {
-				pl.burst, pl.burstFor = cfg.burst, cfg.burstFor
+	turn := 0
+	for round := 1; round <= cfg.rounds; round++ {
+		for _, n := range cfg.ns {
+			order := cfg.peers
+			if turn%2 == 1 {
+				order = slices.Clone(order)
+				slices.Reverse(order)
 			}
-			dir, err := os.MkdirTemp(tmp, fmt.Sprintf("%s-%d-", name, n))
-			if err != nil {
-				return err
+			turn++
+			for _, name := range order {
+				pl := plan{clients: n, messages: cfg.messages, interval: cfg.interval, drain: cfg.drain, settle: 10 * time.Second}
+				if n == cfg.burstN {
+					pl.burst, pl.burstFor = cfg.burst, cfg.burstFor
+				}
+				dir, err := os.MkdirTemp(tmp, fmt.Sprintf("%s-%d-", name, n))
+				if err != nil {
+					return err
+				}
+				res, err := runPeer(ctx, cfg, name, dir, pl, logf)
+				if err != nil {
+					return err
+				}
+				res.Round = round
+				results = append(results, res)
+				_ = os.RemoveAll(dir)
 			}
-			res, err := runPeer(ctx, cfg, name, dir, pl, logf)
-			if err != nil {
-				return err
-			}
-			results = append(results, res)
 		}
 	}
 
@@ -197,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var bad []string
 	for _, r := range results {
 		if r.Peer == "Parley" && r.failed() {
-			bad = append(bad, fmt.Sprintf("N=%d: %d lost, %d duplicates, %d jumps, %d errors (%s)", r.Clients, r.Lost+burstLost(r), r.Dups, r.Jumps, r.Errors, r.FirstError))
+			bad = append(bad, fmt.Sprintf("round %d, N=%d: %d lost, %d duplicates, %d jumps, %d errors (%s)", r.Round, r.Clients, r.Lost+burstLost(r), r.Dups, r.Jumps, r.Errors, r.FirstError))
 		}
 	}
 	if len(bad) > 0 {

@@ -68,30 +68,36 @@ const (
 	figBurst = "deliveries/s, N=1,000, back-to-back sends"
 )
 
+// buildReport compares the peers. With several rounds, each figure is the
+// median of the rounds' figures (a run where it is missing left out), which
+// keeps one round disturbed by other work on the machine from deciding it.
 func buildReport(m machineInfo, runs []*result, took time.Duration) *report {
 	rep := &report{Machine: m, Runs: runs, TotalSeconds: math.Round(took.Seconds()*10) / 10}
 	var ns []int
-	byPeer := map[string]map[int]*result{"Parley": {}, "Nchan": {}}
+	byPeer := map[string]map[int][]*result{"Parley": {}, "Nchan": {}}
 	for _, r := range runs {
 		if !slices.Contains(ns, r.Clients) {
 			ns = append(ns, r.Clients)
 		}
-		byPeer[r.Peer][r.Clients] = r
+		byPeer[r.Peer][r.Clients] = append(byPeer[r.Peer][r.Clients], r)
+	}
+	// pick is the median of get over runs, NaN when no run has it.
+	pick := func(runs []*result, get func(*result) (float64, bool)) float64 {
+		var xs []float64
+		for _, r := range runs {
+			if v, ok := get(r); ok {
+				xs = append(xs, v)
+			}
+		}
+		if len(xs) == 0 {
+			return math.NaN()
+		}
+		return median(xs)
 	}
 	figure := func(name, unit, target string, ratio float64, get func(*result) (float64, bool)) {
 		for i, n := range ns {
-			rw := row{Figure: name, N: n, Unit: unit, Target: target, allowedRatio: ratio, first: i == 0}
-			rw.Parley, rw.Nchan = math.NaN(), math.NaN()
-			if r := byPeer["Parley"][n]; r != nil {
-				if v, ok := get(r); ok {
-					rw.Parley = v
-				}
-			}
-			if r := byPeer["Nchan"][n]; r != nil {
-				if v, ok := get(r); ok {
-					rw.Nchan = v
-				}
-			}
+			rw := row{Figure: name, N: n, Unit: unit, Target: target, allowedRatio: ratio, first: i == 0,
+				Parley: pick(byPeer["Parley"][n], get), Nchan: pick(byPeer["Nchan"][n], get)}
 			rep.Rows = append(rep.Rows, rw.judge())
 		}
 	}
@@ -101,22 +107,48 @@ func buildReport(m machineInfo, runs []*result, took time.Duration) *report {
 	figure(figTime9, "ms", "", 0, func(r *result) (float64, bool) { return r.TimeToAllP90, r.TimeToAllP90 > 0 })
 	figure(figCPU, "µs", "≤ Nchan", 1, func(r *result) (float64, bool) { return r.CPUPerDeliveryU, r.Deliveries > 0 })
 	figure(figRSS, "KB", "≤ Nchan", 1, func(r *result) (float64, bool) { return r.RSSPerWaiterKB, true })
+	rate := func(r *result) (float64, bool) {
+		if r.Burst == nil {
+			return 0, false
+		}
+		return r.Burst.PerSecond, true
+	}
+	lostPct := func(r *result) (float64, bool) {
+		if r.Burst == nil {
+			return 0, false
+		}
+		return r.Burst.LostPercent, true
+	}
 	for _, n := range ns {
 		p, c := byPeer["Parley"][n], byPeer["Nchan"][n]
-		if (p == nil || p.Burst == nil) && (c == nil || c.Burst == nil) {
+		rw := row{Figure: strings.Replace(figBurst, "1,000", thousands(n), 1), Unit: "/s", Target: "≥ 1.5 × Nchan, 0 lost",
+			allowedRatio: 1.5, higherBetter: true, parleyNoLoss: true, first: true, Parley: pick(p, rate), Nchan: pick(c, rate)}
+		if math.IsNaN(rw.Parley) && math.IsNaN(rw.Nchan) {
 			continue
 		}
-		rw := row{Figure: strings.Replace(figBurst, "1,000", thousands(n), 1), Unit: "/s", Target: "≥ 1.5 × Nchan, 0 lost",
-			allowedRatio: 1.5, higherBetter: true, parleyNoLoss: true, first: true, Parley: math.NaN(), Nchan: math.NaN()}
-		if p != nil && p.Burst != nil {
-			rw.Parley, rw.parleyExtra, rw.parleyLostAny = p.Burst.PerSecond, lostText(p.Burst), p.Burst.Lost > 0
+		if !math.IsNaN(rw.Parley) {
+			rw.parleyExtra = lostText(pick(p, lostPct))
+			for _, r := range p {
+				rw.parleyLostAny = rw.parleyLostAny || (r.Burst != nil && r.Burst.Lost > 0)
+			}
 		}
-		if c != nil && c.Burst != nil {
-			rw.Nchan, rw.nchanExtra = c.Burst.PerSecond, lostText(c.Burst)
+		if !math.IsNaN(rw.Nchan) {
+			rw.nchanExtra = lostText(pick(c, lostPct))
 		}
 		rep.Rows = append(rep.Rows, rw.judge())
 	}
 	return rep
+}
+
+// median is the middle of xs (the mean of the two middle ones for an even
+// count); it sorts xs.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // judge fills the ratio and whether the target is met.
@@ -138,11 +170,12 @@ func (rw row) judge() row {
 	return rw
 }
 
-func lostText(b *burstResult) string {
-	if b.Lost == 0 {
+// lostText follows a deliveries/s figure with the share of deliveries lost.
+func lostText(pct float64) string {
+	if pct == 0 {
 		return ", 0 lost"
 	}
-	return fmt.Sprintf(", %s %% lost", trim(b.LostPercent, 1))
+	return fmt.Sprintf(", %s %% lost", trim(pct, 1))
 }
 
 // table prints issue 7's table with the ratio and verdict columns.
@@ -170,13 +203,13 @@ func (rep *report) table(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nServer CPU and RSS count every server process (nginx: master and workers). Time to all runs from the start of the send to the last client's receipt. Total run time %s.\n",
 		time.Duration(rep.TotalSeconds*float64(time.Second)).Round(time.Second))
-	fmt.Fprintln(w, "\nCPU seconds during each paced phase, to judge the noise (the machine is shared):")
+	fmt.Fprintln(w, "\nEach run's paced phase, in the order run, with the CPU seconds it took, to judge the noise (the machine is shared):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| peer | N | phase s | server | load tool | other processes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| round | peer | N | phase s | server | load tool | other processes | time to all, median |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(w, "| %s | %s | %.1f | %.2f | %.2f | %.2f |\n", r.Peer, thousands(r.Clients), r.PhaseSeconds,
-			float64(r.ServerTicks)/ticksPerSecond, r.ClientCPUSeconds, r.OtherCPUSeconds)
+		fmt.Fprintf(w, "| %d | %s | %s | %.1f | %.2f | %.2f | %.2f | %s |\n", r.Round, r.Peer, thousands(r.Clients), r.PhaseSeconds,
+			float64(r.ServerTicks)/ticksPerSecond, r.ClientCPUSeconds, r.OtherCPUSeconds, formatValue(r.TimeToAllMedian, "ms"))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,13 @@ func TestFormatting(t *testing.T) {
 	require.Equal(t, "—", formatValue(math.NaN(), "ms"))
 	require.Equal(t, "1.42", formatRatio(44.0/31))
 	require.Equal(t, "—", formatRatio(math.NaN()))
-	require.Equal(t, ", 14.2 % lost", lostText(&burstResult{Lost: 142, LostPercent: 14.2}))
-	require.Equal(t, ", 0 lost", lostText(&burstResult{}))
+	require.Equal(t, ", 14.2 % lost", lostText(14.2))
+	require.Equal(t, ", 0 lost", lostText(0))
+}
+
+func TestMedian(t *testing.T) {
+	require.Equal(t, 2.0, median([]float64{3, 1, 2}))
+	require.Equal(t, 2.5, median([]float64{4, 1, 3, 2}))
 }
 
 func TestQuantile(t *testing.T) {
@@ -61,11 +67,20 @@ func TestTable(t *testing.T) {
 		"|  | 5,000 | 26 µs | 26 µs | 1.00 | ≤ Nchan | met |",
 		"| RSS per waiting client | 1,000 | 8.0 KB | 10.2 KB | 0.78 | ≤ Nchan | met |",
 		"| deliveries/s, N=1,000, back-to-back sends |  | 45,000, 0 lost | 27,800, 14.0 % lost | 1.62 | ≥ 1.5 × Nchan, 0 lost | met |",
-		"| Parley | 5,000 | 0.0 | 0.00 | 0.00 | 0.00 |",
+		"| 0 | Parley | 5,000 | 0.0 | 0.00 | 0.00 | 0.00 | 434 ms |",
 	} {
 		require.Contains(t, lines, want)
 	}
 	require.Contains(t, b.String(), "Total run time 2m30s")
+
+	// With rounds, each figure is the median over them.
+	more := []*result{
+		{Peer: "Parley", Clients: 1000, TimeToAllMS: []float64{40}, TimeToAllMedian: 40, TimeToAllP90: 50, Deliveries: 1, CPUPerDeliveryU: 30, Burst: &burstResult{PerSecond: 30000}},
+		{Peer: "Parley", Clients: 1000, TimeToAllMS: []float64{30}, TimeToAllMedian: 30, TimeToAllP90: 50, Deliveries: 1, CPUPerDeliveryU: 30, Burst: &burstResult{PerSecond: 50000}},
+	}
+	rep = buildReport(machineInfo{}, append(slices.Clone(runs), more...), time.Second)
+	require.Equal(t, 30.0, rep.Rows[0].Parley, "median of 20, 40 and 30 ms")
+	require.Equal(t, 45000.0, rep.Rows[len(rep.Rows)-1].Parley, "median of 45,000, 30,000 and 50,000/s")
 
 	// A Parley loss fails the burst target whatever the rate.
 	runs[0].Burst.Lost = 1
