@@ -76,6 +76,7 @@ type result struct {
 	TimeToAllMedian float64   `json:"time_to_all_median_ms"`
 	TimeToAllP90    float64   `json:"time_to_all_p90_ms"`
 	Deliveries      int64     `json:"deliveries"`
+	Answers         int64     `json:"answers"` // polls answered in the paced phase (fewer than deliveries when answers carry several messages)
 	ServerTicks     uint64    `json:"server_cpu_ticks"`
 	CPUPerDeliveryU float64   `json:"server_cpu_per_delivery_us"`
 	PhaseSeconds    float64   `json:"paced_phase_seconds"`
@@ -191,7 +192,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	if err != nil {
 		return nil, err
 	}
-	self0, machine0 := selfCPU(), machineTicks()
+	self0, machine0, answers0 := selfCPU(), machineTicks(), rs.answered.Load()
 	start := time.Now()
 	sendStart := make([]time.Time, pl.messages+1)
 	for k := 1; k <= pl.messages; k++ {
@@ -218,6 +219,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 		return nil, err
 	}
 	self1, machine1 := selfCPU(), machineTicks()
+	res.Answers = rs.answered.Load() - answers0
 	res.PhaseSeconds = time.Since(start).Seconds()
 	res.ServerTicks = ticks1 - ticks0
 	res.ClientCPUSeconds = self1 - self0
@@ -239,8 +241,8 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	if res.Deliveries > 0 {
 		res.CPUPerDeliveryU = float64(res.ServerTicks) / ticksPerSecond / float64(res.Deliveries) * 1e6
 	}
-	logf("%s: paced phase: time to all median %.1f ms, p90 %.1f ms; %d lost; CPU s: server %.2f for %d deliveries, load tool %.2f, other processes %.2f, in %.1f s",
-		p.name(), res.TimeToAllMedian, res.TimeToAllP90, res.Lost, float64(res.ServerTicks)/ticksPerSecond, res.Deliveries,
+	logf("%s: paced phase: time to all median %.1f ms, p90 %.1f ms; %d lost; CPU s: server %.2f for %d deliveries in %d answers, load tool %.2f, other processes %.2f, in %.1f s",
+		p.name(), res.TimeToAllMedian, res.TimeToAllP90, res.Lost, float64(res.ServerTicks)/ticksPerSecond, res.Deliveries, res.Answers,
 		res.ClientCPUSeconds, res.OtherCPUSeconds, res.PhaseSeconds)
 
 	if pl.burst > 0 {
