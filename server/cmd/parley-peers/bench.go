@@ -138,32 +138,32 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	defer sender.Close()
 
 	// Connect the clients one after the other, each starting its poll loop
-	// as soon as it is connected.
+	// as soon as it is connected. Closing a connection ends its client's
+	// wait for an answer, so the clients end when their connections close.
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	clients := make([]*client, pl.clients)
+	clients := make([]*client, 0, pl.clients)
 	var wg sync.WaitGroup
-	for i := range clients {
-		c, err := loadkit.DialLoopback(runCtx, s.addr)
-		if err != nil {
-			// One retry: a burst of connects can overflow the accept queue.
-			time.Sleep(200 * time.Millisecond)
-			if c, err = loadkit.DialLoopback(runCtx, s.addr); err != nil {
-				stop()
-				wg.Wait()
-				return nil, fmt.Errorf("connecting client %d: %w", i, err)
-			}
-		}
-		clients[i] = &client{conn: c}
-		wg.Go(func() { rs.loop(runCtx, clients[i]) })
-	}
-	defer func() {
+	stopClients := func() {
 		stop()
 		for _, c := range clients {
 			c.conn.Close()
 		}
 		wg.Wait()
-	}()
+	}
+	defer stopClients()
+	for i := range pl.clients {
+		conn, err := loadkit.DialLoopback(runCtx, s.addr)
+		if err != nil {
+			// One retry: a burst of connects can overflow the accept queue.
+			time.Sleep(200 * time.Millisecond)
+			if conn, err = loadkit.DialLoopback(runCtx, s.addr); err != nil {
+				return nil, fmt.Errorf("connecting client %d: %w", i, err)
+			}
+		}
+		c := &client{conn: conn}
+		clients = append(clients, c)
+		wg.Go(func() { rs.loop(runCtx, c) })
+	}
 	logf("%s: %d clients connected", p.name(), pl.clients)
 
 	// Warm-up: message 0 reaches everyone, which proves each connection
@@ -276,11 +276,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 			p.name(), b.Sent, b.SendSeconds, b.PerSecond, b.Lost, b.LostPercent)
 	}
 
-	stop()
-	for _, c := range clients {
-		c.conn.Close()
-	}
-	wg.Wait()
+	stopClients()
 	for _, c := range clients {
 		res.Dups += c.dups
 		res.Jumps += c.skipped

@@ -250,8 +250,11 @@ func runPeer(ctx context.Context, cfg config, name, dir string, pl plan, logf fu
 	}
 	logf("%s: N=%d on %s (pids %v)", p.name(), pl.clients, s.addr, s.pids())
 	res, err := measure(ctx, s, p, pl, logf)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("%w\nserver log:\n%s", err, s.logTail())
+	}
+	if err != nil {
+		return nil, err
 	}
 	if res.Errors > 0 {
 		logf("%s: %d client errors, first: %s", p.name(), res.Errors, res.FirstError)
