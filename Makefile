@@ -8,7 +8,7 @@ BIN      := bin
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all run build server test unit fuzz bench bench-core bench-load lint tools clean
+.PHONY: all run build server test unit fuzz bench bench-core bench-load bench-peers lint tools clean
 
 all: build
 
@@ -22,6 +22,7 @@ build: tools wasm server
 server: tools
 	$(GO) build -trimpath -o $(BIN)/parley ./server/cmd/parley
 	$(GO) build -trimpath -o $(BIN)/parley-load ./server/cmd/parley-load
+	$(GO) build -trimpath -o $(BIN)/parley-peers ./server/cmd/parley-peers
 
 ## test: lint, then every test with -race (Chromium end to end and Redis included), then brief fuzzing
 test: tools lint wasm chromium redis unit fuzz
@@ -39,14 +40,18 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 
-## bench: core benchmarks (go test -bench) and the whole-system load run
-bench: bench-core bench-load
+## bench: core benchmarks (go test -bench), the whole-system load run, and Parley next to Nchan
+bench: bench-core bench-load bench-peers
 
 bench-core: tools
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/queue ./server/boltstore
 
 bench-load: server
 	bash server/cmd/parley-load/bench.sh
+
+## bench-peers: Parley and Nchan on the same work, N = 1,000, 5,000, 10,000 (installs nginx + Nchan as root); flags go in ARGS="..."
+bench-peers: tools
+	bash server/cmd/parley-peers/peers.sh $(ARGS)
 
 # The packages the browser build compiles (the e2e tests drive Chromium from
 # the host, so they are not among them).

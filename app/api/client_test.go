@@ -62,7 +62,12 @@ func TestPollSendsCursorNonceAndToken(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 7, resp.Next)
 	}
-	require.Len(t, seen, 2)
+	var lean struct {
+		Next uint64 `json:"next"`
+	}
+	require.NoError(t, c.PollInto(context.Background(), "", "lobby", shared.PollRequest{After: &after}, &lean))
+	require.EqualValues(t, 7, lean.Next)
+	require.Len(t, seen, 3)
 	q := seen[0].URL.Query()
 	require.Equal(t, "5", q.Get("after"))
 	require.Equal(t, "e", q.Get("epoch"))
