@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,7 @@ func (l *Lot) Handle(prefix string, h http.Handler) {
 		return
 	}
 	l.handler, l.prefix = h, prefix
-	l.work, l.quit = make(chan *conn, 1024), make(chan struct{})
+	l.work, l.quit = make(chan *conn, laneQueue), make(chan struct{})
 	n := laneWorkers()
 	l.workers.Add(n)
 	for range n {
@@ -115,6 +116,10 @@ func (l *Lot) Handle(prefix string, h http.Handler) {
 				select {
 				case c := <-l.work:
 					c.serve()
+					// Serving is system calls that never block: yield, so
+					// that goroutines readied meanwhile (a sender, the epoll
+					// reader) do not wait for a whole time slice.
+					runtime.Gosched()
 				case <-l.quit:
 					return
 				}
@@ -203,9 +208,13 @@ func (l *Lot) isClosing() bool {
 	return l.closing
 }
 
-// dispatch hands c, which has something to read, to a lane worker; when
-// they are all busy (a handler waiting on the store), to a goroutine of its
-// own, so that one slow request never holds up the others.
+// laneQueue bounds connections waiting for a lane worker. It is large:
+// every waiter re-polls at once after a message, and a goroutine per
+// overflowing connection would queue a sender's request behind thousands.
+const laneQueue = 1 << 16
+
+// dispatch hands c, which has something to read, to a lane worker; past
+// laneQueue waiting, to a goroutine of its own.
 func (l *Lot) dispatch(c *conn) {
 	select {
 	case l.work <- c:

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"log/slog"
+	"runtime"
 	"sync"
 
 	"github.com/parley-chat/parley/shared"
@@ -181,10 +182,20 @@ type fanJob struct {
 }
 
 func (j fanJob) run() {
-	for _, w := range j.ws {
+	for i, w := range j.ws {
 		w.fire(j.d.page(w.limit))
+		if i%fanYield == fanYield-1 {
+			// Answering is a run of system calls that never blocks, so
+			// without this a worker keeps its P for a whole time slice
+			// while a sender's request, or the goroutine reading the
+			// park's epoll events, waits behind it.
+			runtime.Gosched()
+		}
 	}
 }
+
+// fanYield is how many answers a fan-out worker writes between yields.
+const fanYield = 32
 
 // fanChunk is how many waiters one worker answers per job: large enough to
 // amortise the hand-off, small enough that both cores share a big room.
