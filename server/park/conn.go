@@ -2,6 +2,7 @@ package park
 
 import (
 	"net"
+	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +34,8 @@ type conn struct {
 	buf      []byte    // a request read in part
 	idleAt   time.Time // when it last became idle
 	headAt   time.Time // when the request in buf began to arrive
+
+	hdr http.Header // the lane writer's headers, reused request after request
 }
 
 // adopt takes a hijacked connection with its parked poll s.
@@ -69,7 +72,7 @@ func (c *conn) event(hup bool) {
 	case idle:
 		c.state = busy
 		c.mu.Unlock()
-		c.lot.dispatch(c)
+		c.serve()
 	case parked:
 		if hup {
 			s := c.spot
@@ -129,10 +132,12 @@ func (c *conn) toIdle() {
 		return
 	}
 	if c.readable {
+		// A request came while the poll was parked: no new edge will
+		// announce it, so read it now, off the answering goroutine.
 		c.readable = false
 		c.state = busy
 		c.mu.Unlock()
-		c.lot.dispatch(c)
+		go c.serve()
 		return
 	}
 	c.state = idle

@@ -19,7 +19,10 @@ const laneBufSize = 4 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, laneBufSize); return &b }}
 
-func laneWorkers() int { return 2 * runtime.GOMAXPROCS(0) }
+// pollers is how many goroutines wait on the epoll set and serve what it
+// reports, each on its own share of the events: no hand-off between a
+// reader and a worker, so no wake-up per request.
+func pollers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 func (c *conn) releaseBuf() {
 	c.mu.Lock()
@@ -102,7 +105,13 @@ func (c *conn) setBuf(b []byte) {
 // closed.
 func (c *conn) handle(req *http.Request) {
 	c.lot.served.Add(1)
-	w := &laneWriter{c: c, req: req, h: make(http.Header, 4)}
+	// Requests on one connection come one after another, and a parked
+	// answer keeps its headers rendered, not the map: reuse it.
+	if c.hdr == nil {
+		c.hdr = make(http.Header, 4)
+	}
+	clear(c.hdr)
+	w := &laneWriter{c: c, req: req, h: c.hdr}
 	defer func() {
 		if v := recover(); v != nil {
 			c.lot.opt.Logger.Error("park: panic serving a lane request", "path", req.URL.Path, "panic", v)
@@ -186,7 +195,7 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 	if err != nil {
 		return nil, false
 	}
-	h := make(http.Header, 8)
+	h := make(http.Header, bytes.Count(rest, []byte("\r\n")))
 	var host string
 	hosts := 0
 	for len(rest) > 0 {
@@ -196,7 +205,10 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 		if !ok || !validKey(k) || !validValue(v) {
 			return nil, false
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(k))
+		key := commonKey(k)
+		if key == "" {
+			key = textproto.CanonicalMIMEHeaderKey(string(k))
+		}
 		val := strings.Trim(string(v), " \t")
 		switch key {
 		case "Host":
@@ -222,6 +234,24 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 	req.Close = strings.Contains(conn, "close") || minor == 0 && !strings.Contains(conn, "keep-alive")
 	return req, true
 }
+
+// commonKeys are the header names browsers and clients send on every
+// poll, so that reading them allocates nothing.
+var commonKeys = func() map[string]string {
+	m := make(map[string]string)
+	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language",
+		"Connection", "Cache-Control", "Pragma", "Referer", "Origin", "Cookie", "Authorization",
+		"Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
+		"Sec-Ch-Ua-Platform", "Priority", "Dnt", "Content-Length", "X-Forwarded-For"} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
+
+// commonKey returns the canonical form of k when it is a common header
+// name in canonical or lower case, and "" otherwise.
+func commonKey(k []byte) string { return commonKeys[string(k)] }
 
 // validKey accepts an HTTP token.
 func validKey(k []byte) bool {

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,7 +38,12 @@ type Options struct {
 	// HeaderTimeout closes a lane connection whose request headers have not
 	// all arrived this long after they began (default 5s).
 	HeaderTimeout time.Duration
-	Logger        *slog.Logger
+	// Defer, when set, returns a channel that lane workers wait on (when it
+	// is not nil) before reading the next request: answers being written
+	// go out before the re-polls they cause are read. queue.Hub.FanningOut
+	// is such a function.
+	Defer  func() <-chan struct{}
+	Logger *slog.Logger
 }
 
 // Lot keeps parked and lane connections.
@@ -50,12 +54,9 @@ type Lot struct {
 	handler http.Handler // serves lane requests; nil: no lane
 	prefix  string
 
-	work    chan *conn // lane connections with something to read
-	quit    chan struct{}
-	workers sync.WaitGroup
-	parked  atomic.Int64
-	served  atomic.Int64 // requests served on the lane
-	handed  atomic.Int64 // connections handed back to net/http
+	parked atomic.Int64
+	served atomic.Int64 // requests served on the lane
+	handed atomic.Int64 // connections handed back to net/http
 
 	mu      sync.Mutex
 	conns   map[uint64]*conn
@@ -106,26 +107,6 @@ func (l *Lot) Handle(prefix string, h http.Handler) {
 		return
 	}
 	l.handler, l.prefix = h, prefix
-	l.work, l.quit = make(chan *conn, laneQueue), make(chan struct{})
-	n := laneWorkers()
-	l.workers.Add(n)
-	for range n {
-		go func() {
-			defer l.workers.Done()
-			for {
-				select {
-				case c := <-l.work:
-					c.serve()
-					// Serving is system calls that never block: yield, so
-					// that goroutines readied meanwhile (a sender, the epoll
-					// reader) do not wait for a whole time slice.
-					runtime.Gosched()
-				case <-l.quit:
-					return
-				}
-			}
-		}()
-	}
 }
 
 // Len returns the number of parked polls.
@@ -175,19 +156,6 @@ func (l *Lot) Close() error {
 	for _, c := range conns {
 		c.close()
 	}
-	if l.quit != nil {
-		close(l.quit)
-		l.workers.Wait()
-		for {
-			select {
-			case c := <-l.work:
-				c.close()
-				continue
-			default:
-			}
-			break
-		}
-	}
 	if l.ln != nil {
 		l.ln.drain()
 	}
@@ -206,21 +174,6 @@ func (l *Lot) isClosing() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closing
-}
-
-// laneQueue bounds connections waiting for a lane worker. It is large:
-// every waiter re-polls at once after a message, and a goroutine per
-// overflowing connection would queue a sender's request behind thousands.
-const laneQueue = 1 << 16
-
-// dispatch hands c, which has something to read, to a lane worker; past
-// laneQueue waiting, to a goroutine of its own.
-func (l *Lot) dispatch(c *conn) {
-	select {
-	case l.work <- c:
-	default:
-		go c.serve()
-	}
 }
 
 // Gone is told when a parked client closes its connection.
@@ -251,7 +204,7 @@ func (l *Lot) Park(w http.ResponseWriter, r *http.Request, gone Gone) (*Spot, bo
 		return nil, false
 	}
 	if lw, ok := w.(*laneWriter); ok {
-		s := &Spot{c: lw.c, head: appendHead(nil, lw.h, r.Close), close: r.Close, gone: gone}
+		s := &Spot{c: lw.c, head: renderHead(lw.h, r.Close), close: r.Close, gone: gone}
 		lw.spot = s
 		l.parked.Add(1)
 		return s, true
@@ -263,7 +216,7 @@ func (l *Lot) Park(w http.ResponseWriter, r *http.Request, gone Gone) (*Spot, bo
 	if !usable || !ok {
 		return nil, false
 	}
-	head := appendHead(nil, w.Header(), r.Close)
+	head := renderHead(w.Header(), r.Close)
 	nc, brw, err := hj.Hijack()
 	if err != nil {
 		return nil, false
@@ -276,7 +229,7 @@ func (l *Lot) Park(w http.ResponseWriter, r *http.Request, gone Gone) (*Spot, bo
 		// A pipelined request is already in net/http's buffer, which goes
 		// with the hijack: serve this connection no further.
 		s.close = true
-		s.head = appendHead(nil, w.Header(), true)
+		s.head = renderHead(w.Header(), true)
 	}
 	l.parked.Add(1)
 	if _, ok := l.adopt(nc, s); !ok {
@@ -328,14 +281,41 @@ func (s *Spot) drop() {
 	}
 }
 
-// appendHead renders a 200 status line and the headers set so far.
-func appendHead(b []byte, h http.Header, close bool) []byte {
-	b = append(b, "HTTP/1.1 200 OK\r\n"...)
-	b = appendHeaders(b, h)
+// renderHead renders a 200 status line and the headers set so far. Every
+// poll of a server sets the same headers, so the rendering is shared from a
+// small cache rather than kept per parked poll; callers must not modify it.
+func renderHead(h http.Header, close bool) []byte {
+	var buf [512]byte
+	r := append(buf[:0], "HTTP/1.1 200 OK\r\n"...)
+	r = appendHeaders(r, h)
 	if close {
-		b = append(b, "Connection: close\r\n"...)
+		r = append(r, "Connection: close\r\n"...)
 	}
-	return b
+	return heads.get(r)
+}
+
+// headCache shares rendered heads.
+type headCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// maxHeads bounds the cache: past it, heads are simply not shared.
+const maxHeads = 64
+
+var heads = headCache{m: make(map[string][]byte)}
+
+func (c *headCache) get(r []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.m[string(r)]; ok {
+		return h
+	}
+	h := append([]byte(nil), r...)
+	if len(c.m) < maxHeads {
+		c.m[string(h)] = h
+	}
+	return h
 }
 
 // appendHeaders renders h, less the headers the Lot writes itself.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,7 +23,7 @@ type poller struct {
 	lot  *Lot
 	epfd int
 	wake int // eventfd that ends the wait
-	done chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newPoller(l *Lot) (*poller, error) {
@@ -41,8 +43,11 @@ func newPoller(l *Lot) (*poller, error) {
 		_ = unix.Close(wake)
 		return nil, fmt.Errorf("park: epoll_ctl eventfd: %w", err)
 	}
-	p := &poller{lot: l, epfd: epfd, wake: wake, done: make(chan struct{})}
-	go p.wait()
+	p := &poller{lot: l, epfd: epfd, wake: wake}
+	for i := range pollers() {
+		p.wg.Add(1)
+		go p.wait(i == 0)
+	}
 	return p, nil
 }
 
@@ -88,36 +93,50 @@ func (p *poller) del(c *conn) {
 	})
 }
 
-func (p *poller) wait() {
-	defer close(p.done)
-	events := make([]unix.EpollEvent, 256)
+// wait serves the events of the set until close; the sweeper also closes
+// the lane connections that outstayed their timeouts, once a second.
+func (p *poller) wait(sweeper bool) {
+	defer p.wg.Done()
+	l := p.lot
+	events := make([]unix.EpollEvent, 128)
 	lastSweep := time.Now()
 	for {
 		n, err := unix.EpollWait(p.epfd, events, 1000)
 		if err != nil && !errors.Is(err, unix.EINTR) {
-			p.lot.opt.Logger.Error("park: epoll_wait", "err", err)
+			l.opt.Logger.Error("park: epoll_wait", "err", err)
 			return
+		}
+		if n > 0 && l.opt.Defer != nil {
+			if ch := l.opt.Defer(); ch != nil {
+				<-ch // answers are being written: they go first
+			}
 		}
 		for i := range max(n, 0) {
 			id := idOf(&events[i])
 			if id == 0 {
 				return // woken by close
 			}
-			if c := p.lot.connByID(id); c != nil {
+			if c := l.connByID(id); c != nil {
 				c.event(events[i].Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 			}
+			if i%16 == 15 {
+				// Serving is system calls that never block: yield, so that
+				// goroutines readied meanwhile (a sender, a fan-out worker)
+				// do not wait for a whole time slice.
+				runtime.Gosched()
+			}
 		}
-		if now := time.Now(); now.Sub(lastSweep) >= time.Second {
+		if now := time.Now(); sweeper && now.Sub(lastSweep) >= time.Second {
 			lastSweep = now
-			p.lot.sweep(now)
+			l.sweep(now)
 		}
 	}
 }
 
 func (p *poller) close() error {
 	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
-	_, _ = unix.Write(p.wake, one)
-	<-p.done
+	_, _ = unix.Write(p.wake, one) // level-triggered: every poller sees it
+	p.wg.Wait()
 	return errors.Join(unix.Close(p.epfd), unix.Close(p.wake))
 }
 

@@ -75,6 +75,7 @@ type Hub struct {
 
 	wheel   *wheel
 	fan     chan fanJob // publishes handed to the fan-out workers
+	fanning gate
 	workers sync.WaitGroup
 }
 

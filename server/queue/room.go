@@ -179,9 +179,11 @@ func (d *delivery) page(limit int) *Page {
 type fanJob struct {
 	ws []*Waiter
 	d  *delivery
+	g  *gate
 }
 
 func (j fanJob) run() {
+	defer j.g.sub()
 	for i, w := range j.ws {
 		w.fire(j.d.page(w.limit))
 		if i%fanYield == fanYield-1 {
@@ -203,9 +205,52 @@ const fanChunk = 256
 
 // fanOut hands a publish's waiters to the workers.
 func (h *Hub) fanOut(ws []*Waiter, d *delivery) {
+	if len(ws) == 0 {
+		return
+	}
+	h.fanning.add((len(ws) + fanChunk - 1) / fanChunk)
 	for len(ws) > 0 {
 		n := min(len(ws), fanChunk)
-		h.fan <- fanJob{ws: ws[:n:n], d: d}
+		h.fan <- fanJob{ws: ws[:n:n], d: d, g: &h.fanning}
 		ws = ws[n:]
 	}
+}
+
+// FanningOut returns a channel that is closed once every publish so far has
+// been answered to all its waiters, or nil when none is under way. Work
+// that competes for the CPU with answering (reading the re-polls of the
+// waiters answered first) can wait on it: a message then reaches every
+// waiter sooner, as in an event loop that writes to all before it reads.
+func (h *Hub) FanningOut() <-chan struct{} { return h.fanning.wait() }
+
+// gate counts fan-out jobs under way.
+type gate struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{}
+}
+
+func (g *gate) add(k int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n == 0 {
+		g.done = make(chan struct{})
+	}
+	g.n += k
+}
+
+func (g *gate) sub() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.n == 0 {
+		close(g.done)
+		g.done = nil
+	}
+}
+
+func (g *gate) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.done
 }

@@ -80,6 +80,9 @@ type result struct {
 	ServerTicks     uint64    `json:"server_cpu_ticks"`
 	CPUPerDeliveryU float64   `json:"server_cpu_per_delivery_us"`
 	PhaseSeconds    float64   `json:"paced_phase_seconds"`
+	// SendLagMaxMS is how far behind its schedule the latest send began: a
+	// server slow to answer sends pushes the following ones back.
+	SendLagMaxMS float64 `json:"send_lag_max_ms"`
 	Lost            int64     `json:"lost"`
 	Dups            int       `json:"duplicates"`  // a message again, or one older than the last
 	Jumps           int       `json:"index_jumps"` // answers that skipped messages (lost, or later out of order)
@@ -194,14 +197,21 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	}
 	self0, machine0, answers0 := selfCPU(), machineTicks(), rs.answered.Load()
 	start := time.Now()
-	sendStart := make([]time.Time, pl.messages+1)
+	// Time to all counts from when each message was due, not from when its
+	// send began: a server that answers sends slowly delays the sends after
+	// it, and measuring from their late start would hide that delay (the
+	// "coordinated omission" of closed-loop load tools).
+	due := make([]time.Time, pl.messages+1)
 	for k := 1; k <= pl.messages; k++ {
-		if !loadkit.Sleep(ctx, time.Until(start.Add(time.Duration(k-1)*pl.interval))) {
+		due[k] = start.Add(time.Duration(k-1) * pl.interval)
+		if !loadkit.Sleep(ctx, time.Until(due[k])) {
 			return nil, ctx.Err()
 		}
-		if sendStart[k], err = rs.send(ctx, sender, k); err != nil {
+		began, err := rs.send(ctx, sender, k)
+		if err != nil {
 			return nil, err
 		}
+		res.SendLagMaxMS = max(res.SendLagMaxMS, float64(began.Sub(due[k]).Microseconds())/1e3)
 	}
 	all := func(from, to int) func() bool {
 		return func() bool {
@@ -226,7 +236,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	res.OtherCPUSeconds = max(0, float64(machine1-machine0)/ticksPerSecond-float64(res.ServerTicks)/ticksPerSecond-res.ClientCPUSeconds)
 	var done []float64
 	for k := 1; k <= pl.messages; k++ {
-		d := float64(rs.tally.last[k].Load()-sendStart[k].UnixNano()) / 1e6
+		d := float64(rs.tally.last[k].Load()-due[k].UnixNano()) / 1e6
 		n := rs.tally.count[k].Load()
 		res.Deliveries += int64(n)
 		res.Lost += int64(pl.clients) - int64(n)
@@ -241,8 +251,8 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	if res.Deliveries > 0 {
 		res.CPUPerDeliveryU = float64(res.ServerTicks) / ticksPerSecond / float64(res.Deliveries) * 1e6
 	}
-	logf("%s: paced phase: time to all median %.1f ms, p90 %.1f ms; %d lost; CPU s: server %.2f for %d deliveries in %d answers, load tool %.2f, other processes %.2f, in %.1f s",
-		p.name(), res.TimeToAllMedian, res.TimeToAllP90, res.Lost, float64(res.ServerTicks)/ticksPerSecond, res.Deliveries, res.Answers,
+	logf("%s: paced phase: time to all median %.1f ms, p90 %.1f ms; %d lost; latest send %.0f ms behind schedule; CPU s: server %.2f for %d deliveries in %d answers, load tool %.2f, other processes %.2f, in %.1f s",
+		p.name(), res.TimeToAllMedian, res.TimeToAllP90, res.Lost, res.SendLagMaxMS, float64(res.ServerTicks)/ticksPerSecond, res.Deliveries, res.Answers,
 		res.ClientCPUSeconds, res.OtherCPUSeconds, res.PhaseSeconds)
 
 	if pl.burst > 0 {
