@@ -45,6 +45,7 @@ bench: bench-core bench-load bench-peers
 
 bench-core: tools
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/queue ./server/boltstore
+	$(GO) test -run '^$$' -bench 'PollQuery|PollCycle' -benchtime 2s ./server/httpapi
 
 bench-load: server
 	bash server/cmd/parley-load/bench.sh
