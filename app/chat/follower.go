@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/parley-chat/parley/app/api"
-	"github.com/parley-chat/parley/shared"
 )
 
 // follower is the side of a Syncer that runs in every tab: it takes what
@@ -73,8 +72,8 @@ func (f *follower) run(ctx context.Context) {
 
 func (f *follower) catchUp(ctx context.Context) {
 	s := f.s
-	const limit = shared.MaxLimit
-	for i := 0; i < 10 && ctx.Err() == nil; i++ {
+	const limit = pollPage
+	for i := 0; i < 50 && ctx.Err() == nil; i++ {
 		resp, err := s.cfg.API.Poll(ctx, "", s.cfg.Room, s.state.pollRequest(0, limit))
 		if err != nil {
 			if api.IsNetwork(err) {

@@ -10,11 +10,76 @@ import (
 	"github.com/parley-chat/parley/shared"
 )
 
+// pollPage is how many messages one poll asks for. A burst or a catch-up
+// comes in several answers then, each decoded and applied in a few
+// milliseconds of the browser's one thread, not one answer that holds the
+// page for a tenth of a second.
+const pollPage = 100
+
+// persistEvery is how often, at most, the leader writes the room cache
+// while messages arrive: encoding 200 messages into storage on every poll
+// answer of a burst is work no one waits for. The first answer after a
+// quiet spell is written at once, so a reload soon after finds it.
+const persistEvery = 250 * time.Millisecond
+
 // leader is the side of a Syncer that runs in the one tab holding the
 // room's lock: the room's one long poll in this browser, whose answers it
 // applies, persists and broadcasts, the member list, and the outbox, which
 // it sends alongside the poll.
-type leader struct{ s *Syncer }
+type leader struct {
+	s *Syncer
+
+	mu           sync.Mutex
+	persistTimer *time.Timer
+	persisted    time.Time
+}
+
+// Flush writes the room cache now if a write is pending: the page is going
+// away (a reload, a navigation) and a timer would not fire any more.
+func (s *Syncer) Flush() {
+	s.leadMu.Lock()
+	l := s.lead
+	s.leadMu.Unlock()
+	if l != nil {
+		l.flushPersist()
+	}
+}
+
+// persistSoon writes the room cache now, or within persistEvery of the
+// last write, once however many answers come meanwhile.
+func (l *leader) persistSoon() {
+	l.mu.Lock()
+	if l.persistTimer != nil {
+		l.mu.Unlock()
+		return
+	}
+	wait := persistEvery - time.Since(l.persisted)
+	if wait <= 0 {
+		l.persisted = time.Now()
+		l.mu.Unlock()
+		l.persist()
+		return
+	}
+	l.persistTimer = time.AfterFunc(wait, func() {
+		l.mu.Lock()
+		l.persistTimer = nil
+		l.persisted = time.Now()
+		l.mu.Unlock()
+		l.persist()
+	})
+	l.mu.Unlock()
+}
+
+// flushPersist writes a pending room cache now (the leader stops).
+func (l *leader) flushPersist() {
+	l.mu.Lock()
+	t := l.persistTimer
+	l.persistTimer = nil
+	l.mu.Unlock()
+	if t != nil && t.Stop() {
+		l.persist()
+	}
+}
 
 // run polls until ctx ends, with the outbox sent by a second goroutine.
 func (l *leader) run(ctx context.Context) {
@@ -25,6 +90,7 @@ func (l *leader) run(ctx context.Context) {
 		l.flushLoop(ctx)
 	}()
 	defer wg.Wait()
+	defer l.flushPersist()
 
 	s := l.s
 	b := Backoff{Base: s.cfg.BackoffBase, Max: s.cfg.BackoffMax, Rand: s.cfg.Rand}
@@ -39,7 +105,7 @@ func (l *leader) run(ctx context.Context) {
 			}
 			continue
 		}
-		req := s.state.pollRequest(s.cfg.PollWait, shared.MaxLimit)
+		req := s.state.pollRequest(s.cfg.PollWait, pollPage)
 		// A deadline beyond the server's wait catches a connection that
 		// died without an error (a sleeping laptop, a silent proxy).
 		pctx, pcancel := context.WithTimeout(ctx, time.Duration(s.cfg.PollWait+15)*time.Second)
@@ -68,7 +134,7 @@ func (l *leader) run(ctx context.Context) {
 		// need the batch too.
 		if len(resp.Messages) > 0 || res.Reset || resp.Gap {
 			s.post(batchEvent{Resp: resp})
-			l.persist()
+			l.persistSoon()
 		}
 		if needMembers || wasDown || hasPresence(res.Added) {
 			needMembers = !l.refreshMembers(ctx)
@@ -229,6 +295,8 @@ func (l *leader) flush(ctx context.Context, b *Backoff) (time.Duration, bool) {
 			s.state.insert(msg)
 			s.post(sentEvent{Msg: msg})
 			s.changed()
+			// Out of the outbox, the message must be in the cache.
+			l.persistSoon()
 		case code == shared.CodeUnknownToken || code == shared.CodeUnauthorized:
 			if _, rerr := s.cfg.Sessions.Renew(ctx, s.cfg.API, sess); rerr != nil {
 				// The poll loop meets the same error and asks the user.

@@ -98,6 +98,9 @@ type Syncer struct {
 	winMu  sync.Mutex
 	window int
 
+	leadMu sync.Mutex
+	lead   *leader // while this tab leads
+
 	dirty     chan struct{}
 	updates   chan View
 	wake      chan struct{}
@@ -175,7 +178,14 @@ func (s *Syncer) Run(ctx context.Context) {
 	if release, err := s.cfg.Locks.Acquire(ctx, "parley:poll:"+s.cfg.Room); err == nil {
 		s.state.setLeader()
 		s.changed()
-		(&leader{s: s}).run(ctx)
+		l := &leader{s: s}
+		s.leadMu.Lock()
+		s.lead = l
+		s.leadMu.Unlock()
+		l.run(ctx)
+		s.leadMu.Lock()
+		s.lead = nil
+		s.leadMu.Unlock()
 		release()
 	}
 	cancel()

@@ -206,3 +206,48 @@ func TestRoomViewHandsTheViewToItsParts(t *testing.T) {
 	require.True(t, set(attrs(t, html, `data-testid="offline-note"`), "hidden"))
 	require.True(t, set(attrs(t, html, `data-testid="message"`), "disabled"), "no room controller yet")
 }
+
+// A room that opens with many messages fills in over a few renders, newest
+// first and at most linesPerFrame new lines each; a new message then only
+// adds to the last block, and no block moves.
+func TestMessageLogFillsInBlocksNewestFirst(t *testing.T) {
+	l := &messageLog{Str: en, Room: "lobby"}
+	l.OnInit()
+	l.Entries = entries(1001, 1150, "a")
+	var filled []int
+	var blocks []*msgBlock
+	for i := 0; i < 20; i++ {
+		blocks = l.blocks(l.shown())
+		n := 0
+		for _, b := range blocks {
+			n += len(b.Entries)
+		}
+		filled = append(filled, n)
+		if !l.more {
+			break
+		}
+	}
+	require.False(t, l.more)
+	for i := 1; i < len(filled); i++ {
+		require.LessOrEqual(t, filled[i]-filled[i-1], linesPerFrame, "lines added by render %d: %v", i, filled)
+	}
+	require.Equal(t, len(l.shown()), filled[len(filled)-1])
+	require.Equal(t, uint64(1150), blocks[len(blocks)-1].Entries[len(blocks[len(blocks)-1].Entries)-1].Seq)
+
+	// The first render filled the newest lines.
+	l2 := &messageLog{Str: en, Room: "lobby"}
+	l2.OnInit()
+	l2.Entries = l.Entries
+	first := l2.blocks(l2.shown())
+	require.NotEmpty(t, first[len(first)-1].Entries)
+	require.Empty(t, first[0].Entries)
+
+	// One more message: the same blocks in the same places.
+	base := l.base
+	l.Entries = entries(1002, 1151, "a")
+	after := l.blocks(l.shown())
+	require.Equal(t, base, l.base)
+	require.Equal(t, blocks[0].Entries, after[0].Entries)
+	require.Len(t, after, len(blocks), "1151 joins the block of 1150")
+	require.Len(t, after[len(after)-1].Entries, 2)
+}

@@ -27,10 +27,20 @@ func focus(id string) {
 	}
 }
 
+// pinFunc scrolls an element to its bottom in the browser's next frame,
+// as a JavaScript function: reading scrollHeight right after go-app changed
+// the DOM would force a layout inside the wasm's task; in a frame callback
+// it is the layout the frame does anyway.
+var pinFunc app.Value
+
+// scrollToBottom scrolls the element with id to its end before the next
+// paint.
 func scrollToBottom(id string) {
-	if el := app.Window().GetElementByID(id); el.Truthy() {
-		el.Set("scrollTop", el.Get("scrollHeight"))
+	if pinFunc == nil {
+		pinFunc = app.Window().Get("Function").New("id",
+			`requestAnimationFrame(() => { const el = document.getElementById(id); if (el) el.scrollTop = el.scrollHeight; })`)
 	}
+	pinFunc.Invoke(id)
 }
 
 // keepScrollPosition returns a func that, after older messages were added

@@ -2,13 +2,12 @@ package ui
 
 import (
 	"fmt"
-	"strconv"
+	"sort"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 	"github.com/parley-chat/parley/app/chat"
 	"github.com/parley-chat/parley/app/i18n"
-	"github.com/parley-chat/parley/shared"
 )
 
 const (
@@ -27,6 +26,16 @@ const (
 	// once instead; between moves, new messages only add lines at the end.
 	anchorStep = 50
 	anchorKeep = 100
+	// blockSize messages make a block of lines. linesPerFrame bounds the
+	// lines one render adds (each costs a few DOM calls from wasm): a room
+	// that opens, or a burst, fills in over a few frames, newest first,
+	// instead of in one long task.
+	blockSize     = 10
+	linesPerFrame = 10
+	// maxEmptyBlocks bounds the empty blocks kept in front of the lines.
+	maxEmptyBlocks = 200
+	// frame is the pause between two renders that fill blocks.
+	frame = 16 * time.Millisecond
 
 	idLog = "log"
 )
@@ -56,6 +65,21 @@ type messageLog struct {
 	loadingOlder bool
 	// keep restores the scroll position after older messages came in.
 	keep func()
+	// intentAt is when the reader last scrolled by hand.
+	intentAt time.Time
+	// The lines are rendered in blocks of blockSize messages by seq; the
+	// list's children are the blocks from base on, so a block keeps its
+	// position while older ones empty and newer ones fill. filled holds
+	// the blocks rendered with their lines; the others are empty until a
+	// frame has budget for them.
+	room   string
+	base   uint64
+	filled map[uint64]bool
+	// more is set while blocks wait for a later frame; scheduled once that
+	// frame is asked for.
+	more, scheduled bool
+	ctx             app.Context
+	mounted         bool
 }
 
 // OnInit starts at the newest messages.
@@ -65,8 +89,28 @@ func (c *messageLog) OnInit() {
 
 // OnMount shows the newest messages.
 func (c *messageLog) OnMount(ctx app.Context) {
+	c.ctx, c.mounted = ctx, true
+	c.scheduleMore()
 	c.newest = newestSeq(c.Entries)
 	ctx.Defer(func(app.Context) { scrollToBottom(idLog) })
+}
+
+// OnDismount stops asking for frames.
+func (c *messageLog) OnDismount() { c.mounted = false }
+
+// scheduleMore asks for another render, after the browser's turn, while
+// blocks wait to be filled.
+func (c *messageLog) scheduleMore() {
+	if !c.more || c.scheduled || !c.mounted {
+		return
+	}
+	c.scheduled = true
+	c.ctx.After(frame, func(ctx app.Context) {
+		c.scheduled = false
+		if c.pinned {
+			ctx.Defer(func(app.Context) { scrollToBottom(idLog) })
+		}
+	})
 }
 
 // OnUpdate follows new properties: count what arrived while the reader is
@@ -128,7 +172,8 @@ func (c *messageLog) shown() []chat.Entry {
 // Render draws the log.
 func (c *messageLog) Render() app.UI {
 	s := c.Str
-	es := c.shown()
+	blocks := c.blocks(c.shown())
+	c.scheduleMore()
 	return app.Div().Class("timeline").Body(
 		app.Div().
 			ID(idLog).
@@ -139,6 +184,10 @@ func (c *messageLog) Render() app.UI {
 			DataSet("testid", "log").
 			TabIndex(0).
 			OnScroll(c.onScroll).
+			OnWheel(c.onIntent).
+			On("touchmove", c.onIntent).
+			OnKeyDown(c.onIntent).
+			OnMouseDown(c.onIntent).
 			Body(
 				app.Button().Type("button").Class("older").DataSet("testid", "load-older").
 					Hidden(c.Hidden == 0 && !c.MoreOnServer).
@@ -146,10 +195,7 @@ func (c *messageLog) Render() app.UI {
 					Text(pick(c.loadingOlder, s.Loading, s.LoadOlder)).OnClick(c.loadOlder),
 				app.P().Class("empty").Hidden(len(c.Entries) > 0 || len(c.Outbox) > 0).Text(s.Empty),
 				app.Ol().Class("messages").Body(
-					app.Range(es).Slice(func(i int) app.UI {
-						e := es[i]
-						return &msgLine{Str: s, Entry: e, Own: e.Author == c.Self && c.Self != ""}
-					}),
+					app.Range(blocks).Slice(func(i int) app.UI { return blocks[i] }),
 					app.Range(c.Outbox).Slice(func(i int) app.UI {
 						return &pendingLine{Ctl: c.Ctl, Str: s, Item: c.Outbox[i], Self: c.Self, Queued: c.Conn != chat.Connected}
 					}),
@@ -162,9 +208,22 @@ func (c *messageLog) Render() app.UI {
 	)
 }
 
+// onIntent notes that the reader is scrolling: the wheel, a finger, the
+// keyboard or the scrollbar.
+func (c *messageLog) onIntent(ctx app.Context, e app.Event) {
+	c.intentAt = time.Now()
+	ctx.PreventUpdate()
+}
+
 func (c *messageLog) onScroll(ctx app.Context, e app.Event) {
 	el := ctx.JSSrc()
 	atBottom := el.Get("scrollTop").Float()+el.Get("clientHeight").Float() >= el.Get("scrollHeight").Float()-48
+	// Lines added below before the next frame's pin, or the browser's
+	// scroll anchoring as blocks fill in above, also scroll the log: only
+	// the reader leaves the bottom.
+	if !atBottom && time.Since(c.intentAt) > time.Second {
+		atBottom = true
+	}
 	if atBottom == c.pinned {
 		ctx.PreventUpdate()
 		return
@@ -222,122 +281,56 @@ func (c *messageLog) loadOlder(ctx app.Context, e app.Event) {
 	})
 }
 
-// msgLine is one message of the log. As a component of its own, a line
-// whose message did not change is not rendered again.
-type msgLine struct {
-	app.Compo
-
-	Str   *i18n.Strings
-	Entry chat.Entry
-	Own   bool
-}
-
-// Render draws the line. User text only ever becomes DOM text nodes.
-func (c *msgLine) Render() app.UI {
-	s := c.Str
-	e := c.Entry
-	var li app.HTMLLi
-	switch e.Kind {
-	case shared.KindJoin, shared.KindLeave:
-		f := s.Joined
-		if e.Kind == shared.KindLeave {
-			f = s.Left
-		}
-		li = app.Li().Class("msg system").Body(
-			gapMark(s, e.GapBefore),
-			app.Span().Text(fmt.Sprintf(f, e.Author)),
-			timeOf(e.SentAt),
-		)
-	default:
-		li = app.Li().Class(pick(c.Own, "msg own", "msg")).Body(
-			gapMark(s, e.GapBefore),
-			app.Div().Class("meta").Body(
-				app.Span().Class("author").Text(e.Author),
-				timeOf(e.SentAt),
-				app.If(c.Own, func() app.UI {
-					return app.Span().Class("status sent").Aria("label", s.Sent).Title(s.Sent).Text("✓")
-				}),
-			),
-			app.P().Class("text").Text(e.Text),
-		)
-		if c.Own && e.ClientMsgID != "" {
-			li = li.DataSet("client-msg-id", e.ClientMsgID).DataSet("state", "sent")
-		}
-	}
-	return li.DataSet("seq", strconv.FormatUint(e.Seq, 10)).DataSet("kind", string(e.Kind))
-}
-
-// gapMark is the "messages were missed" marker, shown above the first
-// message after the hole.
-func gapMark(s *i18n.Strings, gap bool) app.UI {
-	return app.If(gap, func() app.UI {
-		return app.Div().Class("gap").DataSet("testid", "gap").Role("note").Text(s.Gap)
-	})
-}
-
-func timeOf(t time.Time) app.UI {
-	if t.IsZero() {
+// blocks groups es into the list's blocks, filling at most linesPerFrame
+// lines that were not shown before, newest first, and schedules another
+// render when some had to wait.
+func (c *messageLog) blocks(es []chat.Entry) []*msgBlock {
+	if len(es) == 0 {
+		c.base, c.filled = 0, nil
 		return nil
 	}
-	lt := t.Local()
-	f := "15:04"
-	if y, m, d := time.Now().Date(); lt.Year() != y || lt.Month() != m || lt.Day() != d {
-		f = "2006-01-02 15:04"
-	}
-	return app.Time().Class("time").DateTime(t.UTC().Format(time.RFC3339)).Text(lt.Format(f))
-}
-
-// pendingLine is one of the user's messages the server has not
-// acknowledged: queued, on its way, or refused with retry and discard.
-type pendingLine struct {
-	app.Compo
-
-	Ctl    *roomCtl
-	Str    *i18n.Strings
-	Item   chat.Item
-	Self   string
-	Queued bool
-}
-
-// Render draws the line.
-func (c *pendingLine) Render() app.UI {
-	s := c.Str
-	it := c.Item
-	failed := it.State == chat.ItemFailed
-	status := s.Pending
+	first, last := es[0].Seq/blockSize, es[len(es)-1].Seq/blockSize
 	switch {
-	case failed:
-		status = fmt.Sprintf(s.Failed, s.ErrorText(it.Code))
-	case c.Queued:
-		status = s.Queued
+	case c.filled == nil || c.room != c.Room || (c.pinned && first > c.base+maxEmptyBlocks):
+		// A new room, or too many empty blocks in front: start again from
+		// empty blocks, filled newest first over the next frames. Removing
+		// lines is cheap; the reader at the bottom sees the newest at once.
+		c.room, c.base, c.filled = c.Room, first, map[uint64]bool{}
+	case first < c.base:
+		// Older messages above what is shown (the reader asked for them):
+		// every block moves, once.
+		c.base = first
 	}
-	return app.Li().
-		Class(pick(failed, "msg own failed", "msg own pending")).
-		DataSet("client-msg-id", it.ID).
-		DataSet("state", string(it.State)).
-		Body(
-			app.Div().Class("meta").Body(
-				app.Span().Class("author").Text(c.Self),
-				app.Span().Class("status").Text(status),
-			),
-			app.P().Class("text").Text(it.Text),
-			app.If(failed, func() app.UI {
-				return app.Div().Class("retry").Body(
-					app.Button().Type("button").DataSet("testid", "retry").Text(s.Retry).OnClick(c.retry),
-					app.Button().Type("button").Class("quiet").Text(s.Discard).OnClick(c.discard),
-				)
-			}),
-		)
-}
-
-func (c *pendingLine) retry(ctx app.Context, e app.Event) {
-	if c.Ctl != nil {
-		c.Ctl.Retry(c.Item.ID)
+	blocks := make([]*msgBlock, last-c.base+1)
+	budget := linesPerFrame
+	c.more = false
+	for b := last; ; b-- {
+		i := b - c.base
+		blk := &msgBlock{Str: c.Str}
+		lo := sort.Search(len(es), func(j int) bool { return es[j].Seq/blockSize >= b })
+		hi := sort.Search(len(es), func(j int) bool { return es[j].Seq/blockSize > b })
+		lines := es[lo:hi]
+		switch {
+		case len(lines) == 0:
+			delete(c.filled, b)
+		case c.filled[b] || (!c.more && (budget >= len(lines) || budget == linesPerFrame)):
+			if !c.filled[b] {
+				budget -= len(lines)
+				c.filled[b] = true
+			}
+			blk.Entries, blk.Self = lines, c.Self
+		default:
+			c.more = true
+		}
+		blocks[i] = blk
+		if b == c.base {
+			break
+		}
 	}
-}
-
-func (c *pendingLine) discard(ctx app.Context, e app.Event) {
-	if c.Ctl != nil {
-		c.Ctl.Discard(c.Item.ID)
+	for b := range c.filled {
+		if b < c.base || b > last {
+			delete(c.filled, b)
+		}
 	}
+	return blocks
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -38,7 +39,10 @@ type page struct {
 
 	room string
 	ctl  *roomCtl
-	view chat.View
+	// current is ctl for the browser's event callbacks, which do not run
+	// on the UI goroutine.
+	current atomic.Pointer[roomCtl]
+	view    chat.View
 	// conn is the open room's connection state as apply last saw it, and
 	// roomUp is set once that room has been connected: the next transition
 	// back to connected is a reconnect.
@@ -50,6 +54,9 @@ type page struct {
 
 	installable bool
 	updateReady bool
+	// warming renders a hidden sample of the log once after the start:
+	// see warmUp.
+	warming bool
 
 	stopBG   context.CancelFunc
 	unlisten []func()
@@ -106,8 +113,29 @@ func (c *page) OnMount(ctx app.Context) {
 		}
 	})
 	c.route(ctx)
+	ctx.Async(func() { c.warmUp(bg) })
 	// Lets tests and the timing report know the wasm has taken over.
 	app.Window().Set("parleyReadyAt", app.Window().Get("performance").Call("now"))
+}
+
+// warmUp runs, soon after the start and in small steps, the code a room
+// needs: V8 compiles each wasm function the first time it runs, on the
+// page's one thread, and the first poll answer or burst would otherwise
+// pay for compiling the JSON and rendering code in one long task.
+func (c *page) warmUp(bg context.Context) {
+	steps := []func(){
+		chat.WarmUp,
+		func() { c.ctx.Dispatch(func(app.Context) { c.warming = true }) },
+		func() { c.ctx.Dispatch(func(app.Context) { c.warming = false }) },
+	}
+	for _, step := range steps {
+		select {
+		case <-bg.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		step()
+	}
 }
 
 // listen wires the browser events the page reacts to.
@@ -127,6 +155,14 @@ func (c *page) listen(ctx app.Context) {
 		listen(doc, "visibilitychange", func() {
 			if doc.Get("visibilityState").String() == "visible" {
 				ctx.Dispatch(wake)
+			}
+		}),
+		// The page goes away (reload, navigation, closing): write what the
+		// room would otherwise cache a moment later. This runs inside the
+		// browser's event, before the page is gone.
+		listen(app.Window(), "pagehide", func() {
+			if ctl := c.current.Load(); ctl != nil {
+				ctl.syncer.Flush()
 			}
 		}),
 		// Another tab queued or sent a message: localStorage tells every
@@ -230,6 +266,7 @@ func (c *page) startRoom(room string) {
 	chat.SaveLastRoom(c.env.store, room)
 	ctl := c.env.startRoom(room, baseWindow)
 	c.ctl = ctl
+	c.current.Store(ctl)
 	c.ctx.Async(func() { c.pump(ctl) })
 	if c.focusComposer {
 		c.focusComposer = false
@@ -243,6 +280,7 @@ func (c *page) stopRoom() {
 		c.ctl.stop()
 	}
 	c.ctl = nil
+	c.current.Store(nil)
 }
 
 // pump hands the room's Views to the UI goroutine, one per frame: each
@@ -341,5 +379,6 @@ func (c *page) Render() app.UI {
 					View: c.view, Installable: c.installable, OnLeft: c.left,
 				}
 			}),
+			app.If(c.warming, func() app.UI { return warmUpSample(s) }),
 		)
 }
