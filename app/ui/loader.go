@@ -12,7 +12,7 @@ import (
 // app.wasm response in new Response(new ReadableStream(...)) to count the
 // bytes, and such a response, made in JavaScript, has no URL: Chromium's
 // cache of compiled WebAssembly (keyed by the response's URL) never hits,
-// and every start compiles the 13 MB module again. parleyFetchWasm hands
+// and every start compiles the whole module again. parleyFetchWasm hands
 // instantiateStreaming the real response (from the network or the service
 // worker's cache) and counts the bytes on a clone. The clone's body is
 // decoded, so the total is the uncompressed size (WasmContentLength) under
