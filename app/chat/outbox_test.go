@@ -106,3 +106,21 @@ type joinerFunc func(name string) shared.SessionResponse
 func (f joinerFunc) Join(_ context.Context, name string) (shared.SessionResponse, error) {
 	return f(name), nil
 }
+
+// With storage refusing every write, the outbox and the room cache still
+// work in this tab.
+func TestFallbackStorageKeepsWhatStorageRefuses(t *testing.T) {
+	under := fullStorage{chat.NewMemStorage()}
+	require.NoError(t, under.MemStorage.Set("parley:v1:outbox:lobby:1:a", "stored"))
+	st := chat.NewFallbackStorage(under)
+	ob := chat.NewOutbox(st, "lobby")
+	_, err := ob.Add("b", "in memory", time.Unix(2, 0))
+	require.NoError(t, err)
+	keys := st.Keys("parley:v1:outbox:lobby:")
+	require.Len(t, keys, 2)
+	items := ob.Items()
+	require.Len(t, items, 1, "the unreadable stored value is skipped")
+	require.Equal(t, "in memory", items[0].Text)
+	require.True(t, ob.Remove("b"))
+	require.Len(t, st.Keys("parley:v1:outbox:lobby:"), 1)
+}

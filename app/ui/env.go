@@ -14,6 +14,9 @@ import (
 // one pointer comparison per render. It is nil during the server's
 // prerender, where nothing may do I/O.
 type env struct {
+	// store is localStorage with a memory fallback for what it refuses;
+	// the session has its own owner over the bare localStorage, so it
+	// knows when it was not stored.
 	store    chat.Storage
 	sessions *chat.Sessions
 	client   *api.Client
@@ -27,12 +30,11 @@ type env struct {
 func yieldToBrowser() { time.Sleep(time.Millisecond) }
 
 func newBrowserEnv() *env {
-	store := localStorage{}
 	locks := webLocks{fallback: chat.NewMemLocker()}
 	u := app.Window().URL()
 	return &env{
-		store:    store,
-		sessions: chat.NewSessions(store, locks),
+		store:    chat.NewFallbackStorage(localStorage{}),
+		sessions: chat.NewSessions(localStorage{}, locks),
 		client:   &api.Client{Base: u.Scheme + "://" + u.Host},
 		bus:      broadcastBus{fallback: chat.NewMemBus()},
 		locks:    locks,
