@@ -20,14 +20,18 @@ new PerformanceObserver(l => l.getEntries().forEach(e =>
 	parleyLongTasks.push({start: e.startTime, duration: e.duration}))).observe({type: 'longtask', buffered: true});
 `
 
-// watchLongTasks installs longTaskScript for the tab's next documents.
-func (tb *tab) watchLongTasks() {
+// initScript runs src in each of the tab's next documents, before the
+// page's own scripts.
+func (tb *tab) initScript(src string) {
 	tb.b.t.Helper()
 	tb.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: longTaskScript})
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
 		return err
 	}))
 }
+
+// watchLongTasks installs longTaskScript for the tab's next documents.
+func (tb *tab) watchLongTasks() { tb.initScript(longTaskScript) }
 
 // longTaskBound is the longest main-thread task the tests accept; see
 // TestBurstAndLongHistory.

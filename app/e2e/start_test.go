@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 	"github.com/stretchr/testify/require"
@@ -164,13 +161,7 @@ type hello struct{ app.Compo }
 func (h *hello) Render() app.UI { return app.H1().Text("Hello World!") }
 
 // watchStart installs startScript for the tab's next documents.
-func (tb *tab) watchStart() {
-	tb.b.t.Helper()
-	tb.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: startScript})
-		return err
-	}))
-}
+func (tb *tab) watchStart() { tb.initScript(startScript) }
 
 // start opens url and waits for ready (a JavaScript condition), tracing
 // V8's work on the wasm; it returns the figures of that start.

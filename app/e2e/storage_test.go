@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,12 +14,7 @@ func TestStorageRefusedKeepsSessionInMemory(t *testing.T) {
 	srv := startServer(t)
 	b := newBrowser(t)
 	tb := b.firstTab("alice")
-	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-			Source: `Storage.prototype.setItem = function () { throw new DOMException('refused by the test', 'QuotaExceededError'); };`,
-		})
-		return err
-	}))
+	tb.initScript(`Storage.prototype.setItem = function () { throw new DOMException('refused by the test', 'QuotaExceededError'); };`)
 	tb.enterLobby(srv.URL, "alice")
 	tb.waitFor("the storage banner", `!document.querySelector('[data-testid=storage]').hidden`, 10*time.Second)
 	require.Zero(t, eval[int](tb, `localStorage.length`), "nothing was stored")
