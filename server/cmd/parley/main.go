@@ -209,7 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	memDone := make(chan struct{})
 	go func() {
 		defer close(memDone)
-		returnIdleMemory(memCtx, 2*time.Second, 8<<20, log)
+		returnIdleMemory(memCtx, 500*time.Millisecond, 1<<20, 4<<20, log)
 	}()
 	defer func() {
 		stopMem()
