@@ -398,6 +398,20 @@ func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*P
 		return p, nil, err
 	}
 	after := *q.After
+	if h.opt.SyncInterval > 0 {
+		r.mu.Lock()
+		ahead := (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last
+		r.mu.Unlock()
+		if ahead {
+			// With a shared store the cursor may come from another
+			// instance that is ahead of this one (a load balancer moves
+			// polls freely): catch up with the store before calling the
+			// cursor void.
+			if err := h.syncNow(ctx, r); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	r.mu.Lock()
 	switch {
 	case (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last:

@@ -153,22 +153,26 @@ func (h *Hub) runSync(ctx context.Context) {
 // syncRoom brings r up to the store's position. A failure is logged; the
 // room is checked again at the next tick (if it has waiters) or resync.
 func (h *Hub) syncRoom(ctx context.Context, r *room) {
+	if err := h.syncNow(ctx, r); err != nil && ctx.Err() == nil {
+		h.opt.Logger.Warn("sync room failed", "room", r.name, "err", err)
+	}
+}
+
+// syncNow brings r up to the store's position before it returns. Several
+// may run at once for one room (a worker and readers): publish skips what
+// is already there, and replace only applies to the state it was read for.
+func (h *Hub) syncNow(ctx context.Context, r *room) error {
 	for range 3 {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		done, err := h.syncOnce(sctx, r)
 		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				h.opt.Logger.Warn("sync room failed", "room", r.name, "err", err)
-			}
-			return
-		}
-		if done {
-			return
+		if err != nil || done {
+			return err
 		}
 		// The room moved while the store was read: read again.
 	}
 	h.syncs.mark(r)
+	return nil
 }
 
 // syncOnce reads the store's state of r once and applies it; done is false

@@ -216,3 +216,27 @@ func TestNotifyAfterCloseIsHarmless(t *testing.T) {
 	h.Notify("lobby", epoch, []shared.Message{{Room: "lobby", Seq: 1}})
 	h.SyncAll()
 }
+
+// A poll that moves to an instance that has not yet heard of the messages
+// its cursor is past is caught up from the store, not reset.
+func TestCursorFromAnInstanceAheadIsNotReset(t *testing.T) {
+	store := memstore.New(0)
+	a := newHub(t, store, queue.Options{SyncInterval: noTick})
+	b := newHub(t, store, queue.Options{SyncInterval: noTick})
+	epoch, _ := position(t, b, "lobby")
+	for range 3 {
+		send(t, a, "lobby", "x")
+	}
+	p, err := b.Read(context.Background(), "lobby", queue.Query{After: after(2), Epoch: epoch})
+	require.NoError(t, err)
+	require.False(t, p.Reset)
+	require.Equal(t, []uint64{3}, seqs(p.Messages))
+
+	// Beyond the store's end, or another epoch, is still void.
+	p, err = b.Read(context.Background(), "lobby", queue.Query{After: after(9), Epoch: epoch})
+	require.NoError(t, err)
+	require.True(t, p.Reset)
+	p, err = b.Read(context.Background(), "lobby", queue.Query{After: after(1), Epoch: "other"})
+	require.NoError(t, err)
+	require.True(t, p.Reset)
+}
