@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/gorilla/schema"
 	"golang.org/x/time/rate"
@@ -36,6 +37,12 @@ type Config struct {
 	SessionBurst int
 	// LegacyNames bounds the textbook endpoints' per-name cursors (default 10000).
 	LegacyNames int
+	// Ready, when set, is asked before every send and poll: an error
+	// answers 503 unavailable with Retry-After, and /healthz answers 503
+	// too. With a shared store it reports the pub/sub subscription: while
+	// it is down, other instances' messages would reach this one's polls
+	// only by the periodic check, and sends might be the only thing working.
+	Ready func() error
 }
 
 // Server is the HTTP side of Parley.
@@ -47,6 +54,7 @@ type Server struct {
 	dec      *schema.Decoder
 
 	lot          *park.Lot
+	ready        func() error
 	sessionLimit *keyedLimiter
 	legacy       *legacyCursors
 }
@@ -75,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 		log:          cfg.Logger,
 		dec:          newDecoder(),
 		lot:          cfg.Lot,
+		ready:        cfg.Ready,
 		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
 		legacy:       newLegacyCursors(cfg.LegacyNames),
 	}, nil
@@ -87,14 +96,14 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("POST /api/session", s.handleCreateSession)
 	mux.HandleFunc("DELETE /api/session", s.handleEndSession)
-	mux.HandleFunc("GET /api/rooms/{room}/messages", s.handlePoll)
-	mux.HandleFunc("POST /api/rooms/{room}/messages", s.handleSend)
+	mux.Handle("GET /api/rooms/{room}/messages", s.needStore(s.handlePoll))
+	mux.Handle("POST /api/rooms/{room}/messages", s.needStore(s.handleSend))
 	mux.HandleFunc("GET /api/rooms/{room}/members", s.handleMembers)
 	mux.HandleFunc("/api/", s.handleAPINotFound)
 
-	mux.HandleFunc("POST /send_msg/{$}", s.handleLegacySend)
-	mux.HandleFunc("GET /get_msg/{$}", s.handleLegacyGet)
-	mux.HandleFunc("GET /home/{$}", s.handleLegacyHome)
+	mux.Handle("POST /send_msg/{$}", s.needStore(s.handleLegacySend))
+	mux.Handle("GET /get_msg/{$}", s.needStore(s.handleLegacyGet))
+	mux.Handle("GET /home/{$}", s.needStore(s.handleLegacyHome))
 	mux.Handle("/send_msg/{$}", s.methodNotAllowed("POST"))
 	mux.Handle("/get_msg/{$}", s.methodNotAllowed("GET, HEAD"))
 	mux.Handle("/home/{$}", s.methodNotAllowed("GET, HEAD"))
@@ -122,11 +131,35 @@ func (s *Server) recover(next http.Handler) http.Handler {
 	})
 }
 
-// handleHealth serves GET /healthz.
+// handleHealth serves GET /healthz: 200 "ok", or 503 with the reason
+// while Config.Ready fails, so a load balancer can take the instance out.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("unavailable: " + err.Error() + "\n"))
+			return
+		}
+	}
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// needStore answers 503 unavailable, with Retry-After, instead of calling
+// next while Config.Ready fails.
+func (s *Server) needStore(next http.HandlerFunc) http.Handler {
+	if s.ready == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(); err != nil {
+			writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeUnavailable, "the message store is unreachable; retry shortly"), time.Second))
+			return
+		}
+		next(w, r)
+	})
 }
 
 // apiMethods lists the methods of each API path, for 405 answers: the
