@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/parley-chat/parley/server/boltstore"
+	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/redisstore"
+)
+
+// redisSyncInterval is how often an instance on Redis checks the position
+// of each room with held polls, so that a lost notification delays a
+// message by at most this long.
+const redisSyncInterval = time.Second
+
+// backend is the message store run serves from, and what a store shared
+// by several instances needs besides.
+type backend struct {
+	store queue.Store
+	// syncInterval is queue.Options.SyncInterval: set for a shared store.
+	syncInterval time.Duration
+	// follow starts keeping hub in step with the other instances (nil for
+	// a store of our own) and returns the API's readiness check and the
+	// function that stops it.
+	follow func(hub *queue.Hub) (ready func() error, stop func())
+}
+
+// openBackend opens the store c names. A Redis that does not answer fails
+// here, so a misconfigured deployment stops at start.
+func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, error) {
+	switch c.store {
+	case "memory":
+		return &backend{store: memstore.New(0)}, nil
+	case "redis":
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		rs, err := redisstore.Open(octx, c.redis, redisstore.Options{Prefix: c.redisPrefix})
+		if err != nil {
+			return nil, fmt.Errorf("-store redis: %w", err)
+		}
+		return &backend{store: rs, syncInterval: redisSyncInterval, follow: func(hub *queue.Hub) (func() error, func()) {
+			return followRedis(rs, hub, log)
+		}}, nil
+	default:
+		bs, err := boltstore.Open(c.data)
+		if err != nil {
+			return nil, err
+		}
+		return &backend{store: bs}, nil
+	}
+}
+
+// followRedis runs the instance's one pub/sub subscription, which feeds
+// hub every instance's messages, until stop is called.
+func followRedis(rs *redisstore.Store, hub *queue.Hub, log *slog.Logger) (ready func() error, stop func()) {
+	n := rs.NewHubNotifier(hub, redisstore.NotifierOptions{Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("redis notifier stopped", "err", err)
+		}
+	}()
+	return n.Ready, func() {
+		cancel()
+		<-done
+	}
+}
