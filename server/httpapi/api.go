@@ -21,7 +21,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	sess, err := s.sessions.Create(req.Name)
+	sess, err := s.sessions.Create(r.Context(), req.Name)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -37,7 +37,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
 		return
 	}
-	if err := s.sessions.End(tok); err != nil {
+	if err := s.sessions.End(r.Context(), tok); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -55,7 +55,7 @@ func (s *Server) session(r *http.Request) (*session.Session, error) {
 	if tok == "" {
 		return nil, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>")
 	}
-	return s.sessions.Lookup(tok)
+	return s.sessions.Lookup(r.Context(), tok)
 }
 
 func roomOf(r *http.Request) (string, error) {
@@ -108,7 +108,12 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: s.sessions.Members(room)})
+	members, err := s.sessions.Members(r.Context(), room)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: members})
 }
 
 // clientIP is the peer address. Behind a proxy all clients share its
