@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready, stopFollow = be.follow(hub)
 		defer stopFollow() // before hub.Close, which the deferred calls run after
 	}
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), MaxHeld: c.maxPolls, Logger: log})
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), MaxHeld: c.maxPolls, Store: be.sessions, Logger: log})
 	lot, err := park.New(park.Options{Logger: log})
 	if err != nil {
 		return err

@@ -54,14 +54,15 @@ func TestRedisTwoInstancesConcurrentSendersAndAKill(t *testing.T) {
 		pwg.Go(func() { pl.run(pollCtx, hc, alternate, room, epoch) })
 	}
 
-	// Two senders per instance; a session lives on the instance that made
-	// it (sessions are not shared yet), so each sender stays on its own.
+	// Four senders, each on one instance until the kill, two of them on
+	// the one killed; their sessions were made on the other instance (a
+	// token works on every instance).
 	sl := &sendLog{acked: map[string]shared.Message{}, inFlight: map[string]string{}}
 	var killed atomic.Bool
 	var swg sync.WaitGroup
 	for i := range 4 {
 		base := urls[i%2]
-		tok := createSession(t, hc, base, fmt.Sprint("sender-", i))
+		tok := createSession(t, hc, urls[(i+1)%2], fmt.Sprint("sender-", i))
 		swg.Go(func() {
 			for j := range perSender {
 				id, text := fmt.Sprintf("s%d-%03d", i, j), fmt.Sprintf("message %d from %d", j, i)
@@ -127,8 +128,8 @@ func TestRedisSameClientMsgIDThroughTwoInstances(t *testing.T) {
 	args := redisArgs(t, srv)
 	a, b := startParley(t, args...), startParley(t, args...)
 	hc := newClient(t)
-	// The same name on both: sessions (and names) are per instance for now.
-	ta, tb := createSession(t, hc, a.url, "twin"), createSession(t, hc, b.url, "twin")
+	ta := createSession(t, hc, a.url, "twin")
+	tb := ta // the same session, its retry going to the other instance
 	for i := range 10 {
 		id := fmt.Sprint("retry-", i)
 		var ra, rb sendResult
@@ -185,9 +186,9 @@ func TestRedisDownAnswersUnavailable(t *testing.T) {
 	requireSameMessage(t, r2.msg, pr.Messages[0])
 }
 
-// Redis restarted without persistence: the rooms' logs are new, and a
-// client polling with its old cursor, on either instance, is told to reset
-// and reads the new log.
+// Redis restarted without persistence: the rooms' logs and the sessions
+// are new, and a client polling with its old cursor, on either instance,
+// is told to reset and reads the new log.
 func TestRedisRestartWithoutPersistenceResets(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	args := redisArgs(t, srv)
@@ -206,6 +207,10 @@ func TestRedisRestartWithoutPersistenceResets(t *testing.T) {
 	srv.Restart()
 	waitHealthy(t, a.url)
 	waitHealthy(t, b.url)
+	// The sessions went with the data: a client joins again.
+	r := send(context.Background(), hc, here, tok, "r", "new", "new")
+	require.Equal(t, http.StatusUnauthorized, r.status)
+	tok = createSession(t, hc, a.url, "ann")
 	m := send(context.Background(), hc, here, tok, "r", "new", "new")
 	require.Equal(t, http.StatusCreated, m.status)
 	require.EqualValues(t, 1, m.msg.Seq)
@@ -216,4 +221,54 @@ func TestRedisRestartWithoutPersistenceResets(t *testing.T) {
 				len(pr.Messages) == 1 && pr.Messages[0].Text == "new"
 		}, 5*time.Second, 20*time.Millisecond, "%s resets the old cursor to the new log", u)
 	}
+}
+
+// Sessions are shared: a token issued by A works on B, a name taken on A is
+// taken on B, both list the same members, and a session whose polls
+// alternate between the instances joins once.
+func TestRedisSessionsAreShared(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	args := redisArgs(t, srv)
+	a, b := startParley(t, args...), startParley(t, args...)
+	hc := newClient(t)
+	tok := createSession(t, hc, a.url, "Erin")
+	resp, err := apiCall(context.Background(), hc, http.MethodPost, b.url+"/api/session", "", shared.SessionRequest{Name: "erin"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "a name taken on A is taken on B")
+
+	m := send(context.Background(), hc, func() string { return b.url }, tok, "lobby", "sent through B", "")
+	require.Equal(t, http.StatusCreated, m.status, "a token issued by A works on B")
+	require.Equal(t, "Erin", m.msg.Author)
+
+	after, epoch := m.msg.Seq, ""
+	for i := range 6 {
+		u := []string{a.url, b.url}[i%2]
+		var pr shared.PollResponse
+		resp, err := apiCall(context.Background(), hc, http.MethodGet,
+			u+"/api/rooms/lobby/messages?"+shared.PollRequest{After: shared.Ptr(after), Wait: shared.Ptr(1)}.Query().Encode(), tok, nil, &pr)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		after, epoch = pr.Next, pr.Epoch
+	}
+	for _, u := range []string{a.url, b.url} {
+		var mr shared.MembersResponse
+		require.Eventually(t, func() bool {
+			resp, err := apiCall(context.Background(), hc, http.MethodGet, u+"/api/rooms/lobby/members", "", nil, &mr)
+			return err == nil && resp.StatusCode == http.StatusOK && len(mr.Members) == 1 && mr.Members[0].Name == "Erin"
+		}, 5*time.Second, 20*time.Millisecond, "members on %s", u)
+	}
+	log := readAll(t, hc, a.url, "lobby", epoch)
+	var joins int
+	for _, m := range log {
+		if m.Kind == shared.KindJoin {
+			joins++
+		}
+	}
+	require.Equal(t, 1, joins, "one join for polls on two instances: %v", log)
+
+	resp, err = apiCall(context.Background(), hc, http.MethodDelete, b.url+"/api/session", tok, nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	r := send(context.Background(), hc, func() string { return a.url }, tok, "lobby", "after the end", "")
+	require.Equal(t, http.StatusUnauthorized, r.status, "a session ended on B is ended on A")
 }

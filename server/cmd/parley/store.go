@@ -11,6 +11,7 @@ import (
 	"github.com/parley-chat/parley/server/memstore"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/redisstore"
+	"github.com/parley-chat/parley/server/session"
 )
 
 // redisSyncInterval is how often an instance on Redis checks the position
@@ -22,6 +23,9 @@ const redisSyncInterval = time.Second
 // by several instances needs besides.
 type backend struct {
 	store queue.Store
+	// sessions keeps sessions and presence; nil for the Manager's default,
+	// this process's memory.
+	sessions session.Store
 	// syncInterval is queue.Options.SyncInterval: set for a shared store.
 	syncInterval time.Duration
 	// follow starts keeping hub in step with the other instances (nil for
@@ -43,7 +47,7 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 		if err != nil {
 			return nil, fmt.Errorf("-store redis: %w", err)
 		}
-		return &backend{store: rs, syncInterval: redisSyncInterval, follow: func(hub *queue.Hub) (func() error, func()) {
+		return &backend{store: rs, sessions: rs.Sessions(), syncInterval: redisSyncInterval, follow: func(hub *queue.Hub) (func() error, func()) {
 			return followRedis(rs, hub, log)
 		}}, nil
 	default:

@@ -1,0 +1,42 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/server/internal/redistest"
+	"github.com/parley-chat/parley/server/redisstore"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/server/session/sessiontest"
+)
+
+// TestSessionsConformance runs the suite every session store passes, each
+// subtest under a prefix of its own on one Redis.
+func TestSessionsConformance(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	sessiontest.Run(t, func(t *testing.T) (session.Store, func() string) {
+		prefix := fmt.Sprintf("s%d:", prefixes.Add(1))
+		s := newStore(t, srv, redisstore.Options{Prefix: prefix})
+		return s.Sessions(), func() string { return dumpRedis(t, srv, prefix) }
+	})
+}
+
+// dumpRedis returns every key under prefix with its serialized value.
+func dumpRedis(t *testing.T, srv *redistest.Server, prefix string) string {
+	t.Helper()
+	rdb := srv.Client()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	require.NoError(t, err)
+	var b strings.Builder
+	for _, k := range keys {
+		v, err := rdb.Dump(ctx, k).Result()
+		require.NoError(t, err)
+		fmt.Fprintf(&b, "%s %q\n", k, v)
+	}
+	return b.String()
+}
