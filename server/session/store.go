@@ -167,6 +167,23 @@ func (s *MemStore) Restore(rec Record, expires time.Time) {
 	s.names[NameKey(rec.Name)] = rec.Hash
 }
 
+// DropExpired forgets the sessions that expired by now and returns their
+// hashes, so that a persistent store built on MemStore can delete them too.
+func (s *MemStore) DropExpired(now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for hash, ss := range s.sessions {
+		if !now.Before(ss.expires) {
+			out = append(out, hash)
+		}
+	}
+	for _, hash := range out {
+		s.drop(hash)
+	}
+	return out
+}
+
 // TouchSession implements Store.
 func (s *MemStore) TouchSession(_ context.Context, hash string, now time.Time, ttl time.Duration) (string, bool, error) {
 	s.mu.Lock()
@@ -231,6 +248,16 @@ func (s *MemStore) leave(room, name string) {
 		if len(rs) == 0 {
 			delete(s.byName, name)
 		}
+	}
+}
+
+// Remove takes each presence away, without reporting anything: for a
+// persistent store built on MemStore that failed to record them.
+func (s *MemStore) Remove(ps []Presence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range ps {
+		s.leave(p.Room, p.Name)
 	}
 }
 

@@ -531,10 +531,11 @@ func TestKillNineKeepsAcknowledgedMessages(t *testing.T) {
 		require.True(t, a || f, "%q is in the log but was never sent", id)
 	}
 
-	// Resend after the restart from new sessions with the same names:
-	// idempotency lives in the store, keyed by room, author and id.
+	// Resend after the restart with the same sessions (they are kept in
+	// the bolt file too): idempotency lives in the store, keyed by room,
+	// author and id.
 	for i := range senders {
-		tok := createSession(t, hc, p2.url, fmt.Sprintf("sender-%d", i))
+		tok := tokens[i]
 		var ids []string
 		for j := range perSender {
 			id := fmt.Sprintf("s%d-%03d", i, j)

@@ -12,6 +12,7 @@ import (
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/redisstore"
 	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
 )
 
 // redisSyncInterval is how often an instance on Redis checks the position
@@ -55,7 +56,12 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 		if err != nil {
 			return nil, err
 		}
-		return &backend{store: bs}, nil
+		ss, err := bs.Sessions(time.Now(), c.sessionTTL, shared.PresenceGrace)
+		if err != nil {
+			_ = bs.Close()
+			return nil, err
+		}
+		return &backend{store: bs, sessions: ss}, nil
 	}
 }
 
