@@ -96,3 +96,11 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ms)
 }
+
+func TestCursorsConformance(t *testing.T) {
+	sessiontest.RunCursors(t, func(t *testing.T) session.CursorStore {
+		s := open(t, filepath.Join(t.TempDir(), "p.db"))
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		return s.Cursors()
+	})
+}

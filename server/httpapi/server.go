@@ -35,7 +35,10 @@ type Config struct {
 	// (default 1/s, burst 20).
 	SessionRate  rate.Limit
 	SessionBurst int
-	// LegacyNames bounds the textbook endpoints' per-name cursors (default 10000).
+	// LegacyCursors keeps the textbook endpoints' per-name cursors
+	// (default: in memory, up to LegacyNames names).
+	LegacyCursors session.CursorStore
+	// LegacyNames bounds the in-memory textbook cursors (default 10000).
 	LegacyNames int
 	// Ready, when set, is asked before every send and poll: an error
 	// answers 503 unavailable with Retry-After, and /healthz answers 503
@@ -56,7 +59,7 @@ type Server struct {
 	lot          *park.Lot
 	ready        func() error
 	sessionLimit *keyedLimiter
-	legacy       *legacyCursors
+	legacy       session.CursorStore
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -76,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LegacyNames <= 0 {
 		cfg.LegacyNames = 10000
 	}
+	if cfg.LegacyCursors == nil {
+		cfg.LegacyCursors = session.NewMemCursors(cfg.LegacyNames)
+	}
 	return &Server{
 		hub:          cfg.Hub,
 		sessions:     cfg.Sessions,
@@ -85,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 		lot:          cfg.Lot,
 		ready:        cfg.Ready,
 		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
-		legacy:       newLegacyCursors(cfg.LegacyNames),
+		legacy:       cfg.LegacyCursors,
 	}, nil
 }
 

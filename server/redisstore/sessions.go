@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -219,4 +220,58 @@ func (s *Sessions) Members(ctx context.Context, room string) ([]shared.Member, e
 	}
 	session.SortMembers(out)
 	return out, nil
+}
+
+var _ session.CursorStore = (*Sessions)(nil)
+
+// The textbook readers' cursors are one hash, p+"legacy": name → "<seq>
+// <epoch>", shared by every instance.
+func (s *Sessions) legacy() string { return s.p + "legacy" }
+
+// Cursor implements session.CursorStore.
+func (s *Sessions) Cursor(ctx context.Context, name string) (session.Cursor, bool, error) {
+	v, err := s.rdb.HGet(ctx, s.legacy(), name).Result()
+	if err == redis.Nil {
+		return session.Cursor{}, false, nil
+	}
+	if err != nil {
+		return session.Cursor{}, false, fmt.Errorf("cursor of %q: %w", name, err)
+	}
+	c, err := parseCursor(v)
+	if err != nil {
+		return c, false, fmt.Errorf("cursor of %q: %w", name, err)
+	}
+	return c, true, nil
+}
+
+func parseCursor(v string) (session.Cursor, error) {
+	seq, epoch, _ := strings.Cut(v, " ")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return session.Cursor{}, fmt.Errorf("cursor %q: %w", v, err)
+	}
+	return session.Cursor{Epoch: epoch, Seq: n}, nil
+}
+
+func formatCursor(c session.Cursor) string { return strconv.FormatUint(c.Seq, 10) + " " + c.Epoch }
+
+var advanceCursorScript = redis.NewScript(`#!lua
+-- KEYS: legacy hash; ARGV: name, old ("" for none), next
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if (cur or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`)
+
+// AdvanceCursor implements session.CursorStore with one script.
+func (s *Sessions) AdvanceCursor(ctx context.Context, name string, old *session.Cursor, next session.Cursor) (bool, error) {
+	o := ""
+	if old != nil {
+		o = formatCursor(*old)
+	}
+	set, err := advanceCursorScript.Run(ctx, s.rdb, []string{s.legacy()}, name, o, formatCursor(next)).Int()
+	if err != nil {
+		return false, fmt.Errorf("advance cursor of %q: %w", name, err)
+	}
+	return set == 1, nil
 }

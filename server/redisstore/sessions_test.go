@@ -40,3 +40,10 @@ func dumpRedis(t *testing.T, srv *redistest.Server, prefix string) string {
 	}
 	return b.String()
 }
+
+func TestCursorsConformance(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	sessiontest.RunCursors(t, func(t *testing.T) session.CursorStore {
+		return newStore(t, srv, redisstore.Options{Prefix: fmt.Sprintf("l%d:", prefixes.Add(1))}).Sessions()
+	})
+}

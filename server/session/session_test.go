@@ -260,3 +260,7 @@ func TestMemStoreConformance(t *testing.T) {
 		return s, func() string { return fmt.Sprintf("%+v", s) }
 	})
 }
+
+func TestMemCursorsConformance(t *testing.T) {
+	sessiontest.RunCursors(t, func(t *testing.T) session.CursorStore { return session.NewMemCursors(100) })
+}

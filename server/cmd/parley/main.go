@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
-		SessionRate: rate.Limit(c.sessionRate), Ready: ready,
+		SessionRate: rate.Limit(c.sessionRate), Ready: ready, LegacyCursors: be.cursors,
 	})
 	if err != nil {
 		return err

@@ -266,6 +266,14 @@ func TestRedisSessionsAreShared(t *testing.T) {
 	}
 	require.Equal(t, 1, joins, "one join for polls on two instances: %v", log)
 
+	// The textbook readers' cursors are shared too: a message read through
+	// B is not read again through A.
+	require.Equal(t, http.StatusOK, legacyGetStatus(t, hc, a.url+"/home/?name=xiaoming"))
+	legacySend(t, hc, b.url, "t1")
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "t1"}, legacyGet(t, hc, b.url, "xiaoming"))
+	legacySend(t, hc, b.url, "t2")
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "t2"}, legacyGet(t, hc, a.url, "xiaoming"))
+
 	resp, err = apiCall(context.Background(), hc, http.MethodDelete, b.url+"/api/session", tok, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)

@@ -27,6 +27,8 @@ type backend struct {
 	// sessions keeps sessions and presence; nil for the Manager's default,
 	// this process's memory.
 	sessions session.Store
+	// cursors keeps the textbook readers' cursors; nil for memory.
+	cursors session.CursorStore
 	// syncInterval is queue.Options.SyncInterval: set for a shared store.
 	syncInterval time.Duration
 	// follow starts keeping hub in step with the other instances (nil for
@@ -48,7 +50,7 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 		if err != nil {
 			return nil, fmt.Errorf("-store redis: %w", err)
 		}
-		return &backend{store: rs, sessions: rs.Sessions(), syncInterval: redisSyncInterval, follow: func(hub *queue.Hub) (func() error, func()) {
+		return &backend{store: rs, sessions: rs.Sessions(), cursors: rs.Sessions(), syncInterval: redisSyncInterval, follow: func(hub *queue.Hub) (func() error, func()) {
 			return followRedis(rs, hub, log)
 		}}, nil
 	default:
@@ -61,7 +63,7 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 			_ = bs.Close()
 			return nil, err
 		}
-		return &backend{store: bs, sessions: ss}, nil
+		return &backend{store: bs, sessions: ss, cursors: bs.Cursors()}, nil
 	}
 }
 

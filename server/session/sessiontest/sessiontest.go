@@ -264,3 +264,44 @@ func (l *eventLog) lines() []string {
 	defer l.mu.Unlock()
 	return append([]string(nil), l.ev...)
 }
+
+// RunCursors runs the suite every session.CursorStore passes.
+func RunCursors(t *testing.T, newStore func(t *testing.T) session.CursorStore) {
+	ctx := context.Background()
+	t.Run("CompareAndSet", func(t *testing.T) {
+		s := newStore(t)
+		_, ok, err := s.Cursor(ctx, "xiaoming")
+		require.NoError(t, err)
+		require.False(t, ok)
+		first := session.Cursor{Epoch: "e1", Seq: 3}
+		set, err := s.AdvanceCursor(ctx, "xiaoming", nil, first)
+		require.NoError(t, err)
+		require.True(t, set)
+		set, err = s.AdvanceCursor(ctx, "xiaoming", nil, session.Cursor{Epoch: "e1", Seq: 9})
+		require.NoError(t, err)
+		require.False(t, set, "registered already")
+		got, ok, err := s.Cursor(ctx, "xiaoming")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, first, got)
+
+		next := session.Cursor{Epoch: "e1", Seq: 4}
+		var moved atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if ok, err := s.AdvanceCursor(ctx, "xiaoming", &first, next); err == nil && ok {
+					moved.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		require.EqualValues(t, 1, moved.Load(), "one of concurrent advances from one cursor wins")
+		got, _, err = s.Cursor(ctx, "xiaoming")
+		require.NoError(t, err)
+		require.Equal(t, next, got)
+		set, err = s.AdvanceCursor(ctx, "lisi", &first, next)
+		require.NoError(t, err)
+		require.False(t, set, "no cursor to advance")
+	})
+}
