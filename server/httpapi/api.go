@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -12,8 +13,13 @@ import (
 
 // handleCreateSession serves POST /api/session.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.sessionLimit.allow(clientIP(r)); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait))
+	if ok, wait, err := s.sessionLimit.Allow(r.Context(), "session:"+clientIP(r)); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
+		} else {
+			err = withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait)
+		}
+		writeError(w, r, s.log, err)
 		return
 	}
 	var req shared.SessionRequest
@@ -83,8 +89,13 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if ok, wait := s.sessions.AllowSend(sess); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait))
+	if ok, wait, err := s.allowSend(r.Context(), sess); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
+		} else {
+			err = withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait)
+		}
+		writeError(w, r, s.log, err)
 		return
 	}
 	msg, dup, err := s.hub.Append(r.Context(), shared.Message{
@@ -99,6 +110,16 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, msg)
+}
+
+// allowSend applies the send limit to sess: Config.SendLimiter's, shared
+// by instances, or the Manager's own.
+func (s *Server) allowSend(ctx context.Context, sess *session.Session) (bool, time.Duration, error) {
+	if s.sendLimit == nil {
+		ok, wait := s.sessions.AllowSend(sess)
+		return ok, wait, nil
+	}
+	return s.sendLimit.Allow(ctx, "send:"+session.NameKey(sess.Name))
 }
 
 // handleMembers serves GET /api/rooms/{room}/members.

@@ -32,9 +32,15 @@ type Config struct {
 	// poll on its handler's goroutine. Serve on Lot.Listener to use it.
 	Lot *park.Lot
 	// SessionRate and SessionBurst bound session creation per client IP
-	// (default 1/s, burst 20).
-	SessionRate  rate.Limit
-	SessionBurst int
+	// (default 1/s, burst 20), in this process, unless SessionLimiter is
+	// set (a limiter shared by instances).
+	SessionRate    rate.Limit
+	SessionBurst   int
+	SessionLimiter Limiter
+	// SendLimiter, when set, bounds each session's sends (keyed by its
+	// name) instead of the Manager's per-session limiter: a limiter shared
+	// by instances.
+	SendLimiter Limiter
 	// LegacyCursors keeps the textbook endpoints' per-name cursors
 	// (default: in memory, up to LegacyNames names).
 	LegacyCursors session.CursorStore
@@ -58,7 +64,8 @@ type Server struct {
 
 	lot          *park.Lot
 	ready        func() error
-	sessionLimit *keyedLimiter
+	sessionLimit Limiter
+	sendLimit    Limiter
 	legacy       session.CursorStore
 }
 
@@ -76,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionBurst <= 0 {
 		cfg.SessionBurst = 20
 	}
+	if cfg.SessionLimiter == nil {
+		cfg.SessionLimiter = newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000)
+	}
 	if cfg.LegacyNames <= 0 {
 		cfg.LegacyNames = 10000
 	}
@@ -90,7 +100,8 @@ func New(cfg Config) (*Server, error) {
 		dec:          newDecoder(),
 		lot:          cfg.Lot,
 		ready:        cfg.Ready,
-		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
+		sessionLimit: cfg.SessionLimiter,
+		sendLimit:    cfg.SendLimiter,
 		legacy:       cfg.LegacyCursors,
 	}, nil
 }

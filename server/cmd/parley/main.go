@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready, stopFollow = be.follow(hub)
 		defer stopFollow() // before hub.Close, which the deferred calls run after
 	}
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), MaxHeld: c.maxPolls, Store: be.sessions, Logger: log})
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), SendBurst: sendBurst, MaxHeld: c.maxPolls, Store: be.sessions, Logger: log})
 	lot, err := park.New(park.Options{Logger: log})
 	if err != nil {
 		return err
@@ -161,7 +161,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
-		SessionRate: rate.Limit(c.sessionRate), Ready: ready, LegacyCursors: be.cursors,
+		SessionRate: rate.Limit(c.sessionRate), SessionBurst: sessionBurst, Ready: ready, LegacyCursors: be.cursors,
+		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit,
 	})
 	if err != nil {
 		return err

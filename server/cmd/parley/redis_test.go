@@ -280,3 +280,31 @@ func TestRedisSessionsAreShared(t *testing.T) {
 	r := send(context.Background(), hc, func() string { return a.url }, tok, "lobby", "after the end", "")
 	require.Equal(t, http.StatusUnauthorized, r.status, "a session ended on B is ended on A")
 }
+
+// The send limit holds across instances: one session sending through two
+// instances gets the burst once (20 at -send-rate 1), not once per instance.
+func TestRedisRateLimitAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	args := []string{"-store", "redis", "-redis", srv.URL(), "-addr", "127.0.0.1:0", "-web", t.TempDir(), "-send-rate", "1"}
+	a, b := startParley(t, args...), startParley(t, args...)
+	hc := newClient(t)
+	tok := createSession(t, hc, a.url, "hasty")
+	created, limited := 0, 0
+	for i := range 40 {
+		u := []string{a.url, b.url}[i%2]
+		resp, err := apiCall(context.Background(), hc, http.MethodPost, u+"/api/rooms/r/messages", tok, shared.SendRequest{Text: fmt.Sprint(i)}, nil)
+		require.NoError(t, err)
+		switch resp.StatusCode {
+		case http.StatusCreated:
+			created++
+		case http.StatusTooManyRequests:
+			limited++
+			require.NotEmpty(t, resp.Header.Get("Retry-After"))
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	require.GreaterOrEqual(t, created, 20)
+	require.LessOrEqual(t, created, 22, "a burst of 20 and about a second's worth, not 20 per instance")
+	require.Equal(t, 40, created+limited)
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server/boltstore"
+	"github.com/parley-chat/parley/server/httpapi"
 	"github.com/parley-chat/parley/server/memstore"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/redisstore"
@@ -20,6 +21,12 @@ import (
 // message by at most this long.
 const redisSyncInterval = time.Second
 
+// The bursts of the rate limits (-send-rate, -session-rate).
+const (
+	sendBurst    = 20
+	sessionBurst = 20
+)
+
 // backend is the message store run serves from, and what a store shared
 // by several instances needs besides.
 type backend struct {
@@ -29,6 +36,9 @@ type backend struct {
 	sessions session.Store
 	// cursors keeps the textbook readers' cursors; nil for memory.
 	cursors session.CursorStore
+	// sendLimit and sessionLimit are rate limiters shared by instances;
+	// nil for this process's own.
+	sendLimit, sessionLimit httpapi.Limiter
 	// syncInterval is queue.Options.SyncInterval: set for a shared store.
 	syncInterval time.Duration
 	// follow starts keeping hub in step with the other instances (nil for
@@ -50,9 +60,10 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 		if err != nil {
 			return nil, fmt.Errorf("-store redis: %w", err)
 		}
-		return &backend{store: rs, sessions: rs.Sessions(), cursors: rs.Sessions(), syncInterval: redisSyncInterval, follow: func(hub *queue.Hub) (func() error, func()) {
-			return followRedis(rs, hub, log)
-		}}, nil
+		return &backend{store: rs, sessions: rs.Sessions(), cursors: rs.Sessions(), syncInterval: redisSyncInterval,
+			sendLimit: rs.NewLimiter(c.sendRate, sendBurst), sessionLimit: rs.NewLimiter(c.sessionRate, sessionBurst), follow: func(hub *queue.Hub) (func() error, func()) {
+				return followRedis(rs, hub, log)
+			}}, nil
 	default:
 		bs, err := boltstore.Open(c.data)
 		if err != nil {
