@@ -8,13 +8,17 @@ BIN      := bin
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all run build server test unit fuzz bench bench-core bench-load lint tools clean
+.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load lint tools clean
 
 all: build
 
 ## run: build and serve on 127.0.0.1:8080 (bolt store in ./data); flags go in ARGS="..."
 run: build
 	./$(BIN)/parley $(ARGS)
+
+## run-cluster: redis-server (AOF, appendfsync always), three instances and nginx round-robin on 127.0.0.1:8080, in a temp dir; Ctrl-C stops all
+run-cluster: build redis nginx
+	BIN=$(BIN)/parley WEB=web bash scripts/run-cluster.sh
 
 ## build: the server binaries and the wasm app
 build: tools wasm server
@@ -74,7 +78,7 @@ WASM_SRC := $(shell find app shared -name '*.go' -not -name '*_test.go' -not -pa
 # Brotli quality: 11 is 2.37 MB in ~45 s here, 9 is 2.72 MB in ~20 s.
 BROTLI_Q ?= 11
 
-.PHONY: wasm chromium redis icons
+.PHONY: wasm chromium redis nginx icons
 
 wasm: web/app.wasm web/app.wasm.gz web/app.wasm.br
 
@@ -128,5 +132,18 @@ redis:
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }; \
 	else \
 		echo "The Redis store's tests need redis-server. Install with: sudo apt-get install redis-server" >&2; \
+		exit 1; \
+	fi
+
+# make run-cluster and its test put Debian's nginx in front of the instances.
+nginx:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing nginx with apt-get"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx; }; \
+	else \
+		echo "make run-cluster and its test need nginx. Install with: sudo apt-get install nginx" >&2; \
 		exit 1; \
 	fi

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/server/session"
@@ -13,7 +15,7 @@ import (
 
 // handleCreateSession serves POST /api/session.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	if ok, wait, err := s.sessionLimit.Allow(r.Context(), "session:"+clientIP(r)); err != nil || !ok {
+	if ok, wait, err := s.sessionLimit.Allow(r.Context(), "session:"+s.clientIP(r)); err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
 		} else {
@@ -137,14 +139,45 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: members})
 }
 
-// clientIP is the peer address. Behind a proxy all clients share its
-// address; the per-IP session limit is then a limit for the proxy.
-func clientIP(r *http.Request) string {
+// clientIP is the client's address: the peer's, or, when the peer is a
+// trusted proxy (Config.TrustedProxies), the nearest address in
+// X-Forwarded-For that is not one of them. Without trusted proxies, every
+// client behind a proxy shares its address, and the per-address session
+// limit is a limit for the proxy.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // a forged or broken entry: trust nothing beyond it
+		}
+		host = hop
+		if !s.trusted(hop) {
+			break
+		}
 	}
 	return host
+}
+
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // deadline is the earliest of now+d and ctx's deadline.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"time"
 
@@ -37,6 +38,10 @@ type Config struct {
 	SessionRate    rate.Limit
 	SessionBurst   int
 	SessionLimiter Limiter
+	// TrustedProxies are the load balancers in front: for a request from
+	// one of them, the client's address (for the per-address session
+	// limit) is taken from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 	// SendLimiter, when set, bounds each session's sends (keyed by its
 	// name) instead of the Manager's per-session limiter: a limiter shared
 	// by instances.
@@ -62,11 +67,12 @@ type Server struct {
 	log      *slog.Logger
 	dec      *schema.Decoder
 
-	lot          *park.Lot
-	ready        func() error
-	sessionLimit Limiter
-	sendLimit    Limiter
-	legacy       session.CursorStore
+	lot            *park.Lot
+	ready          func() error
+	sessionLimit   Limiter
+	sendLimit      Limiter
+	trustedProxies []netip.Prefix
+	legacy         session.CursorStore
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -93,16 +99,17 @@ func New(cfg Config) (*Server, error) {
 		cfg.LegacyCursors = session.NewMemCursors(cfg.LegacyNames)
 	}
 	return &Server{
-		hub:          cfg.Hub,
-		sessions:     cfg.Sessions,
-		ui:           cfg.UI,
-		log:          cfg.Logger,
-		dec:          newDecoder(),
-		lot:          cfg.Lot,
-		ready:        cfg.Ready,
-		sessionLimit: cfg.SessionLimiter,
-		sendLimit:    cfg.SendLimiter,
-		legacy:       cfg.LegacyCursors,
+		hub:            cfg.Hub,
+		sessions:       cfg.Sessions,
+		ui:             cfg.UI,
+		log:            cfg.Logger,
+		dec:            newDecoder(),
+		lot:            cfg.Lot,
+		ready:          cfg.Ready,
+		sessionLimit:   cfg.SessionLimiter,
+		sendLimit:      cfg.SendLimiter,
+		trustedProxies: cfg.TrustedProxies,
+		legacy:         cfg.LegacyCursors,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,6 +46,7 @@ type config struct {
 	data        string
 	redis       string
 	redisPrefix string
+	trusted     []netip.Prefix
 	web         string
 	history     int
 	sessionTTL  time.Duration
@@ -69,6 +71,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.data, "data", "./data/parley.db", "bolt database file")
 	fs.StringVar(&c.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL for -store redis (redis:// or rediss://)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key and channel, so deployments can share a Redis")
+	fs.Func("trusted-proxy", "comma-separated addresses or CIDRs of load balancers whose X-Forwarded-For names the client", func(v string) error {
+		ps, err := parsePrefixes(v)
+		c.trusted = ps
+		return err
+	})
 	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
 	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
@@ -162,7 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
 		SessionRate: rate.Limit(c.sessionRate), SessionBurst: sessionBurst, Ready: ready, LegacyCursors: be.cursors,
-		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit,
+		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit, TrustedProxies: c.trusted,
 	})
 	if err != nil {
 		return err

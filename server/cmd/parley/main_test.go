@@ -771,6 +771,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative max rooms", []string{"-max-rooms", "-3"}, nil, "-max-rooms must be at least 1"},
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
+		{"trusted proxy", []string{"-trusted-proxy", "10.0.0.1,nope"}, nil, `"nope" is neither an address nor a CIDR`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, env(tc.vars), io.Discard)
