@@ -27,11 +27,14 @@ server: tools
 	$(GO) build -trimpath -o $(BIN)/parley ./server/cmd/parley
 	$(GO) build -trimpath -o $(BIN)/parley-load ./server/cmd/parley-load
 
-## test: lint, then every test with -race (Chromium end to end and Redis included), then brief fuzzing
-test: tools lint wasm chromium redis unit fuzz
+## test: lint, then every test with -race (Chromium end to end, Redis, nginx and subprocesses included), then brief fuzzing
+test: tools lint wasm chromium redis nginx unit fuzz
 
+# PARLEY_INTEGRATION=1 turns on the tier of tests that run redis-server,
+# nginx and the parley binary (server/internal/tier); `go test ./...`
+# alone skips them and needs nothing but Go.
 unit:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	PARLEY_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (default 5s)
 fuzz:
@@ -122,7 +125,8 @@ chromium:
 	fi
 
 # The Redis store's tests start Debian's redis-server themselves, on a free
-# loopback port in a temp dir; they fail, never skip, when it is missing.
+# loopback port in a temp dir; in the integration tier (make test) they
+# fail, never skip, when it is missing.
 redis:
 	@if command -v redis-server >/dev/null 2>&1; then \
 		:; \

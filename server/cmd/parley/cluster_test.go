@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/server/internal/tier"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -48,6 +49,7 @@ func freePorts(t *testing.T, n int) []int {
 // through nginx a session is made, a message sent and polled from every
 // instance in turn; Ctrl-C (SIGINT) stops every process.
 func TestRunClusterScript(t *testing.T) {
+	tier.Require(t, "redis-server, nginx and the parley binary")
 	ports := freePorts(t, 5)
 	script, err := filepath.Abs("../../../scripts/run-cluster.sh")
 	require.NoError(t, err)

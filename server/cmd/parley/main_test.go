@@ -23,15 +23,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/server/internal/tier"
 	"github.com/parley-chat/parley/shared"
 )
 
-// parleyBin is the real binary, built once by TestMain: the durability tests
-// must kill a process that owns the bolt file, which no in-process server can
-// stand in for.
+// parleyBin is the real binary, built once by TestMain in the integration
+// tier (package tier): the durability tests must kill a process that owns
+// the bolt file, which no in-process server can stand in for.
 var parleyBin string
 
 func TestMain(m *testing.M) {
+	if !tier.On() {
+		// The subprocess tests skip (startParley); the rest run in process.
+		goleak.VerifyTestMain(m)
+		return
+	}
 	dir, err := os.MkdirTemp("", "parley-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "temp dir:", err)
@@ -88,6 +94,7 @@ type proc struct {
 // The process is killed when the test ends, if it still runs.
 func startParley(t *testing.T, args ...string) *proc {
 	t.Helper()
+	tier.Require(t, "the parley binary as a subprocess")
 	cmd := exec.Command(parleyBin, args...)
 	// The developer's own PARLEY_* settings must not change what is tested.
 	for _, kv := range os.Environ() {
