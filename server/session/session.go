@@ -450,6 +450,9 @@ func (m *Manager) take() ([]op, bool) {
 	return ops, swept
 }
 
+// maxLeaseBatch bounds the leases of one Store.Present call.
+const maxLeaseBatch = 500
+
 // Run sweeps every interval and flushes presence changes to the Store and
 // their events to emit, in order, until ctx is done. Being the only caller
 // of emit, it guarantees that a leave never overtakes the join before it.
@@ -504,9 +507,10 @@ func (m *Manager) Flush(ctx context.Context, emit func(context.Context, Event) e
 				m.opt.Logger.Warn("session not renewed", "err", err)
 			}
 		default:
-			// Consecutive leases go to the Store together.
+			// Consecutive leases go to the Store together, up to a bound
+			// that keeps one Redis script short.
 			n := 1
-			for n < len(ops) && ops[n].leaveAll == "" && ops[n].touch == "" {
+			for n < len(ops) && n < maxLeaseBatch && ops[n].leaveAll == "" && ops[n].touch == "" {
 				n++
 			}
 			leases := make([]Lease, n)
