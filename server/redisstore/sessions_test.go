@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -46,4 +47,27 @@ func TestCursorsConformance(t *testing.T) {
 	sessiontest.RunCursors(t, func(t *testing.T) session.CursorStore {
 		return newStore(t, srv, redisstore.Options{Prefix: fmt.Sprintf("l%d:", prefixes.Add(1))}).Sessions()
 	})
+}
+
+// A lookup extends a session only once a quarter of its TTL has passed, so
+// that most lookups are reads (no fsync with appendfsync always).
+func TestTouchWritesOnlyWhenDue(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := context.Background()
+	s := newStore(t, srv, redisstore.Options{}).Sessions()
+	hash := session.TokenHash("tok")
+	_, err := s.CreateSession(ctx, session.Record{Hash: hash, Name: "ann"}, time.Now(), time.Minute)
+	require.NoError(t, err)
+	rdb := srv.Client()
+	require.NoError(t, rdb.PExpire(ctx, "parley:sess:"+hash, 50*time.Second).Err())
+	_, ok, err := s.TouchSession(ctx, hash, time.Now(), time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.LessOrEqual(t, rdb.PTTL(ctx, "parley:sess:"+hash).Val(), 50*time.Second, "not due: left alone")
+	require.NoError(t, rdb.PExpire(ctx, "parley:sess:"+hash, 40*time.Second).Err())
+	_, ok, err = s.TouchSession(ctx, hash, time.Now(), time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Greater(t, rdb.PTTL(ctx, "parley:sess:"+hash).Val(), 55*time.Second, "due: extended")
+	require.Greater(t, rdb.PTTL(ctx, "parley:name:ann").Val(), 55*time.Second, "the name with it")
 }
