@@ -8,7 +8,7 @@ BIN      := bin
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load lint tools clean
+.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load bench-cluster lint tools clean
 
 all: build
 
@@ -44,14 +44,18 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 
-## bench: core benchmarks (go test -bench) and the whole-system load run
-bench: bench-core bench-load
+## bench: core benchmarks (go test -bench), the whole-system load run, and the same on one, two and three instances behind nginx
+bench: bench-core bench-load bench-cluster
 
-bench-core: tools
+bench-core: tools redis
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/queue ./server/boltstore
+	PARLEY_INTEGRATION=1 $(GO) test -run '^$$' -bench 'CrossInstance' -benchtime 2000x ./server/redisstore
 
 bench-load: server
 	bash server/cmd/parley-load/bench.sh
+
+bench-cluster: server redis nginx
+	bash server/cmd/parley-load/bench-cluster.sh
 
 # The packages the browser build compiles (the e2e tests drive Chromium from
 # the host, so they are not among them).

@@ -28,7 +28,7 @@ type instance struct {
 
 // startInstance starts an instance on srv; sync is the hub's SyncInterval,
 // long when a test must see notifications do the work.
-func startInstance(t *testing.T, srv *redistest.Server, sync time.Duration) *instance {
+func startInstance(t testing.TB, srv *redistest.Server, sync time.Duration) *instance {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := newStore(t, srv, redisstore.Options{})
