@@ -114,16 +114,19 @@ func (s *Sessions) EndSession(ctx context.Context, hash string) (string, bool, e
 }
 
 var presentScript = redis.NewScript(`#!lua
--- KEYS: leases; ARGV: prefix, then room, name, since ms, until ms per lease
+-- KEYS: leases; ARGV: prefix, then room, name, session hash ("" for
+-- none), since ms, until ms per lease
 local out = {}
-for i = 2, #ARGV, 4 do
-  local room, name = ARGV[i], ARGV[i+1]
+for i = 2, #ARGV, 5 do
+  local room, name, hash = ARGV[i], ARGV[i+1], ARGV[i+2]
   local joined = 0
-  if redis.call('HSETNX', ARGV[1] .. 'here:' .. room, name, ARGV[i+2]) == 1 then
-    redis.call('SADD', ARGV[1] .. 'rooms-of:' .. name, room)
-    joined = 1
+  if hash == '' or redis.call('EXISTS', ARGV[1] .. 'sess:' .. hash) == 1 then
+    if redis.call('HSETNX', ARGV[1] .. 'here:' .. room, name, ARGV[i+3]) == 1 then
+      redis.call('SADD', ARGV[1] .. 'rooms-of:' .. name, room)
+      joined = 1
+    end
+    redis.call('ZADD', KEYS[1], 'GT', ARGV[i+4], room .. '\0' .. name)
   end
-  redis.call('ZADD', KEYS[1], 'GT', ARGV[i+3], room .. '\0' .. name)
   out[#out+1] = joined
 end
 return out
@@ -135,10 +138,10 @@ func (s *Sessions) Present(ctx context.Context, leases []session.Lease) ([]bool,
 	if len(leases) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 1+4*len(leases))
+	args := make([]any, 0, 1+5*len(leases))
 	args = append(args, s.p)
 	for _, l := range leases {
-		args = append(args, l.Room, l.Name, ms(l.Since), ms(l.Until))
+		args = append(args, l.Room, l.Name, l.Hash, ms(l.Since), ms(l.Until))
 	}
 	v, err := presentScript.Run(ctx, s.rdb, []string{s.leases()}, args...).Int64Slice()
 	if err != nil {

@@ -344,6 +344,9 @@ func (m *Manager) joinLocked(s *Session, room string) *presence {
 	if p == nil {
 		p = &presence{since: now, lastEnd: now}
 		s.rooms[room] = p
+		// No Hash: the session was live at its lookup just now, and an End
+		// queued after this join must find it joined, so that the log shows
+		// the join and then the leave.
 		m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Since: now, Until: now.Add(m.opt.Grace)}})
 	}
 	return p
@@ -416,7 +419,9 @@ func (m *Manager) Sweep(now time.Time) {
 			if p.held > 0 {
 				end = now
 			}
-			m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Since: p.since, Until: end.Add(m.opt.Grace)}})
+			// A renewal names the session: if it ended elsewhere
+			// meanwhile, its presence is not brought back.
+			m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Hash: s.hash, Since: p.since, Until: end.Add(m.opt.Grace)}})
 		}
 	}
 	m.swept = true

@@ -35,7 +35,8 @@ type Store interface {
 	// LeaveAll, which the Manager calls in order with its presence events.
 	EndSession(ctx context.Context, hash string) (name string, ok bool, err error)
 	// Present makes each lease's name present in its room until at least
-	// Until. joined[i] is true when the name was not present there: then
+	// Until, unless the lease names a session (Hash) that no longer
+	// exists. joined[i] is true when the name was not present there: then
 	// its presence starts at Since, and the caller logs the join. Of
 	// several processes making one name present at once, exactly one is
 	// told joined.
@@ -59,9 +60,13 @@ type Record struct {
 }
 
 // Lease keeps Name present in Room until Until; Since is when its
-// presence started, used when it was not present.
+// presence started, used when it was not present. Hash, when set, is the
+// session's token hash: a lease of a session that no longer exists (ended
+// or expired, maybe on another instance) is not made, so an instance that
+// still holds the session's state cannot bring it back to the room.
 type Lease struct {
 	Room, Name   string
+	Hash         string
 	Since, Until time.Time
 }
 
@@ -214,6 +219,9 @@ func (s *MemStore) Present(_ context.Context, leases []Lease) ([]bool, error) {
 	defer s.mu.Unlock()
 	joined := make([]bool, len(leases))
 	for i, l := range leases {
+		if l.Hash != "" && s.sessions[l.Hash] == nil {
+			continue // the session is gone
+		}
 		ps := s.rooms[l.Room]
 		if ps == nil {
 			ps = make(map[string]*memPresence)

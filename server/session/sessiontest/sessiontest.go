@@ -127,6 +127,29 @@ func Run(t *testing.T, newStore Factory) {
 		require.Empty(t, ms)
 	})
 
+	t.Run("PresenceNeedsALiveSession", func(t *testing.T) {
+		s, _ := newStore(t)
+		rec := session.Record{Hash: session.TokenHash("tok"), Name: "gus"}
+		_, err := s.CreateSession(ctx, rec, t0, ttl)
+		require.NoError(t, err)
+		lease := session.Lease{Room: "lobby", Name: "gus", Hash: rec.Hash, Since: t0, Until: t0.Add(time.Hour)}
+		joined, err := s.Present(ctx, []session.Lease{lease})
+		require.NoError(t, err)
+		require.Equal(t, []bool{true}, joined)
+		_, _, err = s.EndSession(ctx, rec.Hash)
+		require.NoError(t, err)
+		rooms, err := s.LeaveAll(ctx, "gus")
+		require.NoError(t, err)
+		require.Equal(t, []string{"lobby"}, rooms)
+		// An instance that still holds the session's state renews its lease.
+		joined, err = s.Present(ctx, []session.Lease{lease})
+		require.NoError(t, err)
+		require.Equal(t, []bool{false}, joined)
+		ms, err := s.Members(ctx, "lobby")
+		require.NoError(t, err)
+		require.Empty(t, ms, "an ended session is not brought back")
+	})
+
 	t.Run("LeaveAllAndMembers", func(t *testing.T) {
 		s, _ := newStore(t)
 		until := t0.Add(time.Hour)
@@ -211,6 +234,14 @@ func Run(t *testing.T, newStore Factory) {
 		require.NoError(t, b.End(ctx, sa.Token))
 		log.flush(a, b)
 		a.Done(h)
+		// A still holds the session's state and renews its presence for
+		// the grace period: the ended session must not join again.
+		for range 2 {
+			clock.add(10 * time.Second)
+			a.Sweep(clock.Now())
+			b.Sweep(clock.Now())
+			log.flush(a, b)
+		}
 		_, err = a.Lookup(ctx, sa.Token)
 		require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(err))
 		_, err = a.Create(ctx, "dana")
