@@ -8,13 +8,17 @@ BIN      := bin
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all run build server test unit fuzz bench bench-core bench-load bench-peers lint tools clean
+.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load bench-peers bench-cluster lint tools clean
 
 all: build
 
 ## run: build and serve on 127.0.0.1:8080 (bolt store in ./data); flags go in ARGS="..."
 run: build
 	./$(BIN)/parley $(ARGS)
+
+## run-cluster: redis-server (AOF, appendfsync always), three instances and nginx round-robin on 127.0.0.1:8080, in a temp dir; Ctrl-C stops all
+run-cluster: build redis nginx
+	BIN=$(BIN)/parley WEB=web bash scripts/run-cluster.sh
 
 ## build: the server binaries and the wasm app
 build: tools wasm server
@@ -24,11 +28,14 @@ server: tools
 	$(GO) build -trimpath -o $(BIN)/parley-load ./server/cmd/parley-load
 	$(GO) build -trimpath -o $(BIN)/parley-peers ./server/cmd/parley-peers
 
-## test: lint, then every test with -race (Chromium end to end and Redis included), then brief fuzzing
-test: tools lint wasm chromium redis unit fuzz
+## test: lint, then every test with -race (Chromium end to end, Redis, nginx and subprocesses included), then brief fuzzing
+test: tools lint wasm chromium redis nginx unit fuzz
 
+# PARLEY_INTEGRATION=1 turns on the tier of tests that run redis-server,
+# nginx and the parley binary (server/internal/tier); `go test ./...`
+# alone skips them and needs nothing but Go.
 unit:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	PARLEY_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (default 5s)
 fuzz:
@@ -41,12 +48,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 
-## bench: core benchmarks (go test -bench), the whole-system load run, and Parley next to Nchan
-bench: bench-core bench-load bench-peers
+## bench: core benchmarks (go test -bench), the whole-system load run, Parley next to Nchan, and one to three instances behind nginx
+bench: bench-core bench-load bench-peers bench-cluster
 
-bench-core: tools
+bench-core: tools redis
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/queue ./server/boltstore
 	$(GO) test -run '^$$' -bench 'PollQuery|PollCycle' -benchtime 2s ./server/httpapi
+	PARLEY_INTEGRATION=1 $(GO) test -run '^$$' -bench 'CrossInstance' -benchtime 2000x ./server/redisstore
 
 bench-load: server
 	bash server/cmd/parley-load/bench.sh
@@ -54,6 +62,10 @@ bench-load: server
 ## bench-peers: Parley and Nchan on the same work, N = 1,000, 5,000, 10,000 (installs nginx + Nchan as root); flags go in ARGS="..."
 bench-peers: tools
 	bash server/cmd/parley-peers/peers.sh $(ARGS)
+
+## bench-cluster: one, two and three instances on one Redis behind nginx
+bench-cluster: server redis nginx
+	bash server/cmd/parley-load/bench-cluster.sh
 
 # The packages the browser build compiles (the e2e tests drive Chromium from
 # the host, so they are not among them).
@@ -83,7 +95,7 @@ WASM_SRC := $(shell find app shared -name '*.go' -not -name '*_test.go' -not -pa
 # Brotli quality: 11 makes 1.63 MB of the 8.4 MB app.wasm in about 25 s here.
 BROTLI_Q ?= 11
 
-.PHONY: wasm chromium redis icons
+.PHONY: wasm chromium redis nginx icons
 
 wasm: web/app.wasm web/app.wasm.gz web/app.wasm.br
 
@@ -127,7 +139,8 @@ chromium:
 	fi
 
 # The Redis store's tests start Debian's redis-server themselves, on a free
-# loopback port in a temp dir; they fail, never skip, when it is missing.
+# loopback port in a temp dir; in the integration tier (make test) they
+# fail, never skip, when it is missing.
 redis:
 	@if command -v redis-server >/dev/null 2>&1; then \
 		:; \
@@ -137,5 +150,18 @@ redis:
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }; \
 	else \
 		echo "The Redis store's tests need redis-server. Install with: sudo apt-get install redis-server" >&2; \
+		exit 1; \
+	fi
+
+# make run-cluster and its test put Debian's nginx in front of the instances.
+nginx:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing nginx with apt-get"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx; }; \
+	else \
+		echo "make run-cluster and its test need nginx. Install with: sudo apt-get install nginx" >&2; \
 		exit 1; \
 	fi

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/server/session"
@@ -12,8 +15,13 @@ import (
 
 // handleCreateSession serves POST /api/session.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.sessionLimit.allow(clientIP(r)); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait))
+	if ok, wait, err := s.sessionLimit.Allow(r.Context(), "session:"+s.clientIP(r)); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
+		} else {
+			err = withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait)
+		}
+		writeError(w, r, s.log, err)
 		return
 	}
 	var req shared.SessionRequest
@@ -21,7 +29,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	sess, err := s.sessions.Create(req.Name)
+	sess, err := s.sessions.Create(r.Context(), req.Name)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -37,7 +45,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
 		return
 	}
-	if err := s.sessions.End(tok); err != nil {
+	if err := s.sessions.End(r.Context(), tok); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -55,7 +63,7 @@ func (s *Server) session(r *http.Request) (*session.Session, error) {
 	if tok == "" {
 		return nil, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>")
 	}
-	return s.sessions.Lookup(tok)
+	return s.sessions.Lookup(r.Context(), tok)
 }
 
 func roomOf(r *http.Request) (string, error) {
@@ -83,8 +91,13 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if ok, wait := s.sessions.AllowSend(sess); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait))
+	if ok, wait, err := s.allowSend(r.Context(), sess); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
+		} else {
+			err = withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait)
+		}
+		writeError(w, r, s.log, err)
 		return
 	}
 	msg, dup, err := s.hub.Append(r.Context(), shared.Message{
@@ -101,6 +114,16 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, msg)
 }
 
+// allowSend applies the send limit to sess: Config.SendLimiter's, shared
+// by instances, or the Manager's own.
+func (s *Server) allowSend(ctx context.Context, sess *session.Session) (bool, time.Duration, error) {
+	if s.sendLimit == nil {
+		ok, wait := s.sessions.AllowSend(sess)
+		return ok, wait, nil
+	}
+	return s.sendLimit.Allow(ctx, "send:"+session.NameKey(sess.Name))
+}
+
 // handleMembers serves GET /api/rooms/{room}/members.
 func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 	room, err := roomOf(r)
@@ -108,17 +131,53 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: s.sessions.Members(room)})
+	members, err := s.sessions.Members(r.Context(), room)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: members})
 }
 
-// clientIP is the peer address. Behind a proxy all clients share its
-// address; the per-IP session limit is then a limit for the proxy.
-func clientIP(r *http.Request) string {
+// clientIP is the client's address: the peer's, or, when the peer is a
+// trusted proxy (Config.TrustedProxies), the nearest address in
+// X-Forwarded-For that is not one of them. Without trusted proxies, every
+// client behind a proxy shares its address, and the per-address session
+// limit is a limit for the proxy.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // a forged or broken entry: trust nothing beyond it
+		}
+		host = hop
+		if !s.trusted(hop) {
+			break
+		}
 	}
 	return host
+}
+
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // deadline is the earliest of now+d and ctx's deadline.

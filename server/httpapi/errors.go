@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -58,6 +59,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			e = shared.Errorf(shared.CodeOverCapacity, "too many rooms are open")
 		case errors.Is(err, queue.ErrStore):
 			e = shared.Errorf(shared.CodeUnavailable, "the message store failed; retry shortly")
+		case errors.Is(err, session.ErrStore):
+			e = shared.Errorf(shared.CodeUnavailable, "the session store failed; retry shortly")
 		case errors.Is(err, queue.ErrClosed):
 			e = shared.Errorf(shared.CodeUnavailable, "the server is shutting down")
 		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):

@@ -27,7 +27,7 @@ func fuzzHandler(f *testing.F) (http.Handler, string) {
 	hub := queue.New(memstore.New(1000), queue.Options{History: 50, Logger: log})
 	f.Cleanup(hub.Close)
 	sessions := session.NewManager(session.Options{SendRate: rate.Inf, Logger: log})
-	s, err := sessions.Create("fuzzer")
+	s, err := sessions.Create(context.Background(), "fuzzer")
 	if err != nil {
 		f.Fatal(err)
 	}

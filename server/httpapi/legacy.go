@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/server/queue"
@@ -55,7 +55,7 @@ func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 // the browser to the app.
 func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 	if name, err := shared.NormalizeName(r.URL.Query().Get("name")); err == nil {
-		if _, err := s.legacy.cursor(r.Context(), s.hub, name); err != nil {
+		if _, err := s.legacyCursor(r.Context(), name); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -80,20 +80,24 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.sessions.Done(hold)
 	for {
-		cur, err := s.legacy.cursor(ctx, s.hub, name)
+		cur, err := s.legacyCursor(ctx, name)
 		if err != nil {
 			break
 		}
 		resp, err := s.hub.Read(ctx, shared.LegacyRoom, queue.Query{
-			After: &cur.seq, Epoch: cur.epoch, Limit: shared.MaxLimit, Wait: time.Until(until),
+			After: &cur.Seq, Epoch: cur.Epoch, Limit: shared.MaxLimit, Wait: time.Until(until),
 		})
 		if err != nil || len(resp.Messages) == 0 && !resp.Reset {
 			break // timeout, client gone, or shutdown: answer "nothing"
 		}
-		next, msg, found := legacyPick(cur, resp)
+		next, msg, found := legacyPick(resp)
 		// Advance only if no concurrent request for the same name moved the
 		// cursor meanwhile; otherwise read again from where it is now.
-		if !s.legacy.advance(name, cur, next) {
+		moved, err := s.legacy.AdvanceCursor(ctx, name, &cur, next)
+		if err != nil {
+			break
+		}
+		if !moved {
 			continue
 		}
 		if found {
@@ -106,89 +110,43 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 
 // legacyPick chooses the first text message of resp and the cursor that
 // follows it; join and leave are skipped, as the textbook had no such thing.
-func legacyPick(cur legacyCursor, resp *queue.Page) (next legacyCursor, text string, found bool) {
-	next = legacyCursor{epoch: resp.Epoch, seq: resp.Next}
+func legacyPick(resp *queue.Page) (next session.Cursor, text string, found bool) {
+	next = session.Cursor{Epoch: resp.Epoch, Seq: resp.Next}
 	if resp.Reset {
 		// The log was created anew: start again at its head.
 		return next, "", false
 	}
 	for _, m := range resp.Messages {
 		if m.Kind == shared.KindText {
-			return legacyCursor{epoch: resp.Epoch, seq: m.Seq}, m.Text, true
+			return session.Cursor{Epoch: resp.Epoch, Seq: m.Seq}, m.Text, true
 		}
 	}
 	return next, "", false
 }
 
-type legacyCursor struct {
-	epoch string
-	seq   uint64
-}
-
-// legacyCursors maps textbook names to their cursors in lobby, bounded: the
-// least recently used name is forgotten first.
-type legacyCursors struct {
-	max int
-
-	mu      sync.Mutex
-	cursors map[string]*legacyEntry
-}
-
-type legacyEntry struct {
-	cur  legacyCursor
-	used time.Time
-}
-
-func newLegacyCursors(max int) *legacyCursors {
-	return &legacyCursors{max: max, cursors: make(map[string]*legacyEntry)}
-}
-
-// cursor returns name's cursor, registering it at lobby's head when new.
-func (c *legacyCursors) cursor(ctx context.Context, hub *queue.Hub, name string) (legacyCursor, error) {
-	c.mu.Lock()
-	if e := c.cursors[name]; e != nil {
-		e.used = time.Now()
-		cur := e.cur
-		c.mu.Unlock()
-		return cur, nil
-	}
-	c.mu.Unlock()
-	head, err := hub.Read(ctx, shared.LegacyRoom, queue.Query{Limit: 1})
-	if err != nil {
-		return legacyCursor{}, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.cursors[name]; e != nil { // registered meanwhile
-		return e.cur, nil
-	}
-	if len(c.cursors) >= c.max {
-		c.evictOldestLocked()
-	}
-	cur := legacyCursor{epoch: head.Epoch, seq: head.Next}
-	c.cursors[name] = &legacyEntry{cur: cur, used: time.Now()}
-	return cur, nil
-}
-
-// advance moves name's cursor from old to next if it is still at old.
-func (c *legacyCursors) advance(name string, old, next legacyCursor) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.cursors[name]
-	if e == nil || e.cur != old {
-		return false
-	}
-	e.cur = next
-	return true
-}
-
-func (c *legacyCursors) evictOldestLocked() {
-	var oldest string
-	var t time.Time
-	for name, e := range c.cursors {
-		if oldest == "" || e.used.Before(t) {
-			oldest, t = name, e.used
+// legacyCursor returns name's cursor, registering it at lobby's head when
+// new.
+func (s *Server) legacyCursor(ctx context.Context, name string) (session.Cursor, error) {
+	for {
+		cur, ok, err := s.legacy.Cursor(ctx, name)
+		if err != nil {
+			return cur, fmt.Errorf("%w: textbook cursor of %q: %w", session.ErrStore, name, err)
 		}
+		if ok {
+			return cur, nil
+		}
+		head, err := s.hub.Read(ctx, shared.LegacyRoom, queue.Query{Limit: 1})
+		if err != nil {
+			return cur, err
+		}
+		cur = session.Cursor{Epoch: head.Epoch, Seq: head.Next}
+		set, err := s.legacy.AdvanceCursor(ctx, name, nil, cur)
+		if err != nil {
+			return cur, fmt.Errorf("%w: register textbook cursor of %q: %w", session.ErrStore, name, err)
+		}
+		if set {
+			return cur, nil
+		}
+		// Registered meanwhile by another request: read it.
 	}
-	delete(c.cursors, oldest)
 }

@@ -1,11 +1,28 @@
 package httpapi
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
+
+// Limiter bounds how often one key may act, at the rate and burst it was
+// made with. With several instances it must be shared (redisstore's GCRA
+// limiter), or N instances would allow N times the rate.
+type Limiter interface {
+	// Allow takes one action for key now, or reports how long to wait.
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+var _ Limiter = (*keyedLimiter)(nil)
+
+// Allow implements Limiter in this process's memory.
+func (k *keyedLimiter) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, wait := k.allow(key)
+	return ok, wait, nil
+}
 
 // keyedLimiter is a token bucket per key (a client IP), holding at most max
 // keys: when full, keys whose bucket has refilled are dropped, since a full

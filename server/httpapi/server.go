@@ -9,7 +9,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"time"
 
 	"github.com/gorilla/schema"
 	"golang.org/x/time/rate"
@@ -31,11 +33,30 @@ type Config struct {
 	// poll on its handler's goroutine. Serve on Lot.Listener to use it.
 	Lot *park.Lot
 	// SessionRate and SessionBurst bound session creation per client IP
-	// (default 1/s, burst 20).
-	SessionRate  rate.Limit
-	SessionBurst int
-	// LegacyNames bounds the textbook endpoints' per-name cursors (default 10000).
+	// (default 1/s, burst 20), in this process, unless SessionLimiter is
+	// set (a limiter shared by instances).
+	SessionRate    rate.Limit
+	SessionBurst   int
+	SessionLimiter Limiter
+	// TrustedProxies are the load balancers in front: for a request from
+	// one of them, the client's address (for the per-address session
+	// limit) is taken from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// SendLimiter, when set, bounds each session's sends (keyed by its
+	// name) instead of the Manager's per-session limiter: a limiter shared
+	// by instances.
+	SendLimiter Limiter
+	// LegacyCursors keeps the textbook endpoints' per-name cursors
+	// (default: in memory, up to LegacyNames names).
+	LegacyCursors session.CursorStore
+	// LegacyNames bounds the in-memory textbook cursors (default 10000).
 	LegacyNames int
+	// Ready, when set, is asked before every send and poll: an error
+	// answers 503 unavailable with Retry-After, and /healthz answers 503
+	// too. With a shared store it reports the pub/sub subscription: while
+	// it is down, other instances' messages would reach this one's polls
+	// only by the periodic check, and sends might be the only thing working.
+	Ready func() error
 }
 
 // Server is the HTTP side of Parley.
@@ -46,9 +67,12 @@ type Server struct {
 	log      *slog.Logger
 	dec      *schema.Decoder
 
-	lot          *park.Lot
-	sessionLimit *keyedLimiter
-	legacy       *legacyCursors
+	lot            *park.Lot
+	ready          func() error
+	sessionLimit   Limiter
+	sendLimit      Limiter
+	trustedProxies []netip.Prefix
+	legacy         session.CursorStore
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -65,18 +89,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionBurst <= 0 {
 		cfg.SessionBurst = 20
 	}
+	if cfg.SessionLimiter == nil {
+		cfg.SessionLimiter = newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000)
+	}
 	if cfg.LegacyNames <= 0 {
 		cfg.LegacyNames = 10000
 	}
+	if cfg.LegacyCursors == nil {
+		cfg.LegacyCursors = session.NewMemCursors(cfg.LegacyNames)
+	}
 	return &Server{
-		hub:          cfg.Hub,
-		sessions:     cfg.Sessions,
-		ui:           cfg.UI,
-		log:          cfg.Logger,
-		dec:          newDecoder(),
-		lot:          cfg.Lot,
-		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
-		legacy:       newLegacyCursors(cfg.LegacyNames),
+		hub:            cfg.Hub,
+		sessions:       cfg.Sessions,
+		ui:             cfg.UI,
+		log:            cfg.Logger,
+		dec:            newDecoder(),
+		lot:            cfg.Lot,
+		ready:          cfg.Ready,
+		sessionLimit:   cfg.SessionLimiter,
+		sendLimit:      cfg.SendLimiter,
+		trustedProxies: cfg.TrustedProxies,
+		legacy:         cfg.LegacyCursors,
 	}, nil
 }
 
@@ -87,14 +120,14 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("POST /api/session", s.handleCreateSession)
 	mux.HandleFunc("DELETE /api/session", s.handleEndSession)
-	mux.HandleFunc("GET /api/rooms/{room}/messages", s.handlePoll)
-	mux.HandleFunc("POST /api/rooms/{room}/messages", s.handleSend)
+	mux.Handle("GET /api/rooms/{room}/messages", s.needStore(s.handlePoll))
+	mux.Handle("POST /api/rooms/{room}/messages", s.needStore(s.handleSend))
 	mux.HandleFunc("GET /api/rooms/{room}/members", s.handleMembers)
 	mux.HandleFunc("/api/", s.handleAPINotFound)
 
-	mux.HandleFunc("POST /send_msg/{$}", s.handleLegacySend)
-	mux.HandleFunc("GET /get_msg/{$}", s.handleLegacyGet)
-	mux.HandleFunc("GET /home/{$}", s.handleLegacyHome)
+	mux.Handle("POST /send_msg/{$}", s.needStore(s.handleLegacySend))
+	mux.Handle("GET /get_msg/{$}", s.needStore(s.handleLegacyGet))
+	mux.Handle("GET /home/{$}", s.needStore(s.handleLegacyHome))
 	mux.Handle("/send_msg/{$}", s.methodNotAllowed("POST"))
 	mux.Handle("/get_msg/{$}", s.methodNotAllowed("GET, HEAD"))
 	mux.Handle("/home/{$}", s.methodNotAllowed("GET, HEAD"))
@@ -122,11 +155,35 @@ func (s *Server) recover(next http.Handler) http.Handler {
 	})
 }
 
-// handleHealth serves GET /healthz.
+// handleHealth serves GET /healthz: 200 "ok", or 503 with the reason
+// while Config.Ready fails, so a load balancer can take the instance out.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("unavailable: " + err.Error() + "\n"))
+			return
+		}
+	}
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// needStore answers 503 unavailable, with Retry-After, instead of calling
+// next while Config.Ready fails.
+func (s *Server) needStore(next http.HandlerFunc) http.Handler {
+	if s.ready == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(); err != nil {
+			writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeUnavailable, "the message store is unreachable; retry shortly"), time.Second))
+			return
+		}
+		next(w, r)
+	})
 }
 
 // apiMethods lists the methods of each API path, for 405 answers: the

@@ -27,6 +27,12 @@ type Options struct {
 	// Workers is how many goroutines fan a publish out to its waiters
 	// (default GOMAXPROCS).
 	Workers int
+	// SyncInterval, when set, says the store is shared with other
+	// processes (Redis), whose messages reach this hub by Notify: every
+	// SyncInterval, each room with held reads has its position checked in
+	// the store (Sync), so that a lost notification delays a message by at
+	// most that long. A loaded room is also checked once when it is loaded.
+	SyncInterval time.Duration
 	// Now is the clock of SentAt (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -77,6 +83,14 @@ type Hub struct {
 	fan     chan fanJob // publishes handed to the fan-out workers
 	fanning gate
 	workers sync.WaitGroup
+
+	// closeMu orders Notify against Close: a Notify that saw closed false
+	// finishes its fan-out before Close closes fan.
+	closeMu   sync.RWMutex
+	closed    bool
+	syncs     *syncQueue
+	stopSyncs context.CancelFunc // ends the store calls of syncs in progress
+	syncers   sync.WaitGroup
 }
 
 type roomSlot struct {
@@ -108,7 +122,11 @@ func New(store Store, opt Options) *Hub {
 		writerDone: make(chan struct{}),
 		wheel:      newWheel(opt.Tick, time.Now()),
 		fan:        make(chan fanJob, 1024),
+		syncs:      newSyncQueue(),
 	}
+	var syncCtx context.Context
+	syncCtx, h.stopSyncs = context.WithCancel(context.Background())
+	h.runSync(syncCtx)
 	go h.writer()
 	h.workers.Add(1 + opt.Workers)
 	go func() {
@@ -131,19 +149,8 @@ func New(store Store, opt Options) *Hub {
 func (h *Hub) Drain() {
 	h.drainOnce.Do(func() {
 		close(h.draining)
-		h.mu.Lock()
-		rooms := make([]*room, 0, len(h.rooms))
-		for _, s := range h.rooms {
-			select {
-			case <-s.ready:
-				if s.r != nil {
-					rooms = append(rooms, s.r)
-				}
-			default: // still loading: it will see draining when it lists a waiter
-			}
-		}
-		h.mu.Unlock()
-		for _, r := range rooms {
+		// A room still loading will see draining when it lists a waiter.
+		for _, r := range h.loadedRooms() {
 			for _, w := range r.takeWaiters() {
 				w.expire()
 			}
@@ -165,9 +172,14 @@ func (h *Hub) isDraining() bool {
 func (h *Hub) Close() {
 	h.Drain()
 	h.stopOnce.Do(func() {
+		h.closeMu.Lock()
+		h.closed = true
+		h.closeMu.Unlock()
+		h.stopSyncs()
 		close(h.stop)
 		<-h.writerDone
-		close(h.fan) // the writer was its only sender
+		h.syncers.Wait()
+		close(h.fan) // the writer and the syncers were its last senders
 		h.workers.Wait()
 	})
 	<-h.writerDone
@@ -196,6 +208,11 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 			h.mu.Unlock()
 		}
 		close(s.ready)
+		if s.err == nil && h.opt.SyncInterval > 0 {
+			// Notifications that arrived while the room was loading were
+			// dropped (it was not loaded yet): check it once.
+			h.syncs.mark(s.r)
+		}
 	} else {
 		h.mu.Unlock()
 		select {
@@ -319,7 +336,20 @@ func (h *Hub) commit(batch []appendReq) {
 	}
 	h.mu.Unlock()
 	for _, r := range order {
-		h.fanOut(r.publish(byRoom[r], h.opt.Logger))
+		ws, d, behind := r.publish("", byRoom[r])
+		if d != nil {
+			h.fanOut(ws, d)
+		}
+		if behind {
+			// Another process appended to the room in between, and its
+			// notification has not come yet (or was lost): fill from the
+			// store rather than serve a hole. With a store of our own
+			// this cannot happen.
+			if h.opt.SyncInterval <= 0 {
+				h.opt.Logger.Error("non-dense seq from store", "room", r.name)
+			}
+			h.syncs.mark(r)
+		}
 	}
 	for i, res := range results {
 		batch[i].reply <- appendResp{res: res}
@@ -357,18 +387,32 @@ func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*P
 	switch {
 	case q.Before != nil:
 		r.mu.Lock()
-		last := r.last
+		epoch, last := r.epoch, r.last
 		r.mu.Unlock()
 		msgs, err := h.olderThan(ctx, r, min(*q.Before, last+1), q.Limit)
 		if err != nil {
 			return nil, nil, err
 		}
-		return newPage(r, msgs, last, false, false), nil, nil
+		return newPage(r, epoch, msgs, last, false, false), nil, nil
 	case q.After == nil:
 		p, err := h.latest(ctx, r, q.Limit, false)
 		return p, nil, err
 	}
 	after := *q.After
+	if h.opt.SyncInterval > 0 {
+		r.mu.Lock()
+		ahead := (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last
+		r.mu.Unlock()
+		if ahead {
+			// With a shared store the cursor may come from another
+			// instance that is ahead of this one (a load balancer moves
+			// polls freely): catch up with the store before calling the
+			// cursor void.
+			if err := h.syncNow(ctx, r); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	r.mu.Lock()
 	switch {
 	case (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last:
@@ -381,9 +425,9 @@ func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*P
 			r.mu.Unlock()
 			return p, nil, nil
 		}
-		last := r.last
+		epoch, last := r.epoch, r.last
 		r.mu.Unlock()
-		p, err := h.catchUp(ctx, r, after, last, q.Limit)
+		p, err := h.catchUp(ctx, r, epoch, after, last, q.Limit)
 		return p, nil, err
 	case q.Wait <= 0 || h.isDraining():
 		r.mu.Unlock()
@@ -422,7 +466,7 @@ func (c chanReceiver) Deliver(p *Page) { c <- p }
 
 // catchUp serves a reader whose cursor is older than the window from the
 // store, flagging a gap when the store no longer has what follows the cursor.
-func (h *Hub) catchUp(ctx context.Context, r *room, after, last uint64, limit int) (*Page, error) {
+func (h *Hub) catchUp(ctx context.Context, r *room, epoch string, after, last uint64, limit int) (*Page, error) {
 	msgs, err := h.store.Range(ctx, r.name, after+1, last, limit)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read room %q from %d: %w", ErrStore, r.name, after+1, err)
@@ -433,21 +477,21 @@ func (h *Hub) catchUp(ctx context.Context, r *room, after, last uint64, limit in
 		r.mu.Unlock()
 	}
 	if len(msgs) == 0 {
-		return newPage(r, nil, after, true, false), nil
+		return newPage(r, epoch, nil, after, true, false), nil
 	}
 	gap := msgs[0].Seq != after+1
-	return newPage(r, msgs, msgs[len(msgs)-1].Seq, gap, false), nil
+	return newPage(r, epoch, msgs, msgs[len(msgs)-1].Seq, gap, false), nil
 }
 
 func (h *Hub) latest(ctx context.Context, r *room, limit int, reset bool) (*Page, error) {
 	r.mu.Lock()
-	last := r.last
+	epoch, last := r.epoch, r.last
 	r.mu.Unlock()
 	msgs, err := h.olderThan(ctx, r, last+1, limit)
 	if err != nil {
 		return nil, err
 	}
-	return newPage(r, msgs, last, false, reset), nil
+	return newPage(r, epoch, msgs, last, false, reset), nil
 }
 
 // olderThan returns the newest up to limit messages with seq < end, oldest

@@ -47,9 +47,12 @@ func (p *Page) Encoded(encode func(*Page) []byte) []byte {
 	return p.enc.b
 }
 
-func newPage(r *room, msgs []shared.Message, next uint64, gap, reset bool) *Page {
+// newPage makes a page of room r at epoch, which the caller read under r.mu
+// together with the state the page answers from: a room's epoch changes
+// when a shared store's log is created anew (see Hub.Sync).
+func newPage(r *room, epoch string, msgs []shared.Message, next uint64, gap, reset bool) *Page {
 	if msgs == nil {
 		msgs = []shared.Message{}
 	}
-	return &Page{Room: r.name, Epoch: r.epoch, Messages: msgs, Next: next, Gap: gap, Reset: reset}
+	return &Page{Room: r.name, Epoch: epoch, Messages: msgs, Next: next, Gap: gap, Reset: reset}
 }

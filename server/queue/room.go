@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"log/slog"
 	"runtime"
 	"sync"
 
@@ -10,12 +9,14 @@ import (
 
 // room is one room's state; mu guards everything below it.
 type room struct {
-	name  string
-	epoch string
+	name string
 
-	mu   sync.Mutex
-	last uint64
-	win  *window
+	mu sync.Mutex
+	// epoch changes only when a shared store's log was created anew
+	// (Redis restarted without persistence); see replace.
+	epoch string
+	last  uint64
+	win   *window
 	// waiters are the reads held at last. A publish takes the whole slice
 	// and bumps gen, which unlists every one of them in O(1).
 	waiters []*Waiter
@@ -50,7 +51,7 @@ func (r *room) windowPage(after uint64, limit int) *Page {
 		return p
 	}
 	msgs := r.win.after(after, limit)
-	p := newPage(r, msgs, msgs[len(msgs)-1].Seq, false, false)
+	p := newPage(r, r.epoch, msgs, msgs[len(msgs)-1].Seq, false, false)
 	if len(r.pages) < maxCachedPages {
 		if r.pages == nil {
 			r.pages = make(map[pageKey]*Page)
@@ -103,28 +104,39 @@ func (r *room) emptyAt(after uint64) *Page {
 	if r.empty != nil && r.empty.Next == after {
 		return r.empty
 	}
-	p := newPage(r, nil, after, false, false)
+	p := newPage(r, r.epoch, nil, after, false, false)
 	if after == r.last {
 		r.empty = p
 	}
 	return p
 }
 
-// publish appends msgs (one commit's messages of this room, in seq order)
-// to the window and takes the waiters they answer. The work under the lock
-// is O(len(msgs)) whatever the number of waiters.
-func (r *room) publish(msgs []shared.Message, log *slog.Logger) ([]*Waiter, *delivery) {
+// publish appends msgs (new messages of this room, in seq order, of the
+// given epoch; "" when the caller does not know it, as the hub's writer)
+// to the window and takes the waiters they answer. Messages the room already
+// has are skipped, so the same message may be published by the writer and
+// by a notification. The work under the lock is O(len(msgs)) whatever the
+// number of waiters.
+//
+// behind reports that the room cannot take msgs as they are: their epoch is
+// not the room's, or a seq skips past last+1 (another process appended
+// messages this room has not seen). The messages from there on are not
+// published, and the caller must Sync the room, which fills it from the
+// store before anyone is woken with what follows the hole.
+func (r *room) publish(epoch string, msgs []shared.Message) (ws []*Waiter, d *delivery, behind bool) {
 	r.mu.Lock()
+	if epoch != "" && epoch != r.epoch {
+		r.mu.Unlock()
+		return nil, nil, true
+	}
 	fresh := make([]shared.Message, 0, len(msgs))
 	for _, m := range msgs {
-		switch {
-		case m.Seq <= r.last:
+		if m.Seq <= r.last {
 			continue // already published
-		case m.Seq != r.last+1:
-			// Cannot happen with one writer; if a store ever skips, restart
-			// the window so that it stays dense rather than serve a hole.
-			log.Error("non-dense seq from store", "room", r.name, "last", r.last, "seq", m.Seq)
-			r.win = newWindow(r.win.max)
+		}
+		if m.Seq != r.last+1 {
+			behind = true
+			break
 		}
 		r.win.push(m)
 		r.last = m.Seq
@@ -132,23 +144,59 @@ func (r *room) publish(msgs []shared.Message, log *slog.Logger) ([]*Waiter, *del
 	}
 	if len(fresh) == 0 {
 		r.mu.Unlock()
-		return nil, nil
+		return nil, nil, behind
 	}
-	d := &delivery{room: r, from: fresh[0].Seq - 1, msgs: fresh}
+	d = &delivery{room: r, epoch: r.epoch, from: fresh[0].Seq - 1, msgs: fresh}
 	r.empty, r.latest, r.pages = nil, d, nil
-	ws := r.waiters
+	ws = r.waiters
 	r.waiters = nil
 	r.gen++
 	r.mu.Unlock()
-	return ws, d
+	return ws, d, behind
+}
+
+// replace sets the room to the store's state st and its newest messages
+// msgs, when the room cannot simply be filled: the log was created anew
+// (another epoch), the store is behind what the room served (messages lost
+// by a Redis without fsync), or the room is too far behind to fill its
+// window densely. It does nothing and returns ok false when the room
+// changed since the caller read it at (epoch, last): the caller syncs again.
+// Otherwise it takes every waiter; reset says whether their cursors are
+// void (they must be answered with a reset page of held, the room's newest
+// messages) or still valid (they re-poll and catch up from the store).
+func (r *room) replace(epoch string, last uint64, st RoomState, msgs []shared.Message) (ws []*Waiter, held []shared.Message, reset, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.epoch != epoch || r.last != last {
+		return nil, nil, false, false
+	}
+	reset = st.Epoch != r.epoch || st.Last < r.last
+	win := newWindow(r.win.max)
+	for _, m := range msgs {
+		if m.Seq <= st.Last && (len(win.msgs) == 0 || m.Seq == win.msgs[len(win.msgs)-1].Seq+1) {
+			win.push(m)
+		}
+	}
+	if n := len(win.msgs); n > 0 && win.msgs[n-1].Seq != st.Last {
+		// The window must end at last, or the next publish would leave a
+		// hole in it; readers take what is missing from the store.
+		win = newWindow(r.win.max)
+	}
+	r.epoch, r.last, r.win = st.Epoch, st.Last, win
+	r.empty, r.latest, r.pages = nil, nil, nil
+	ws = r.waiters
+	r.waiters = nil
+	r.gen++
+	return ws, win.after(0, win.max), reset, true
 }
 
 // delivery is what one publish answers: every waiter was at the seq before
 // msgs, so its page is msgs cut to its limit, shared by all with that limit.
 type delivery struct {
-	room *room
-	from uint64 // the cursor every waiter was at
-	msgs []shared.Message
+	room  *room
+	epoch string
+	from  uint64 // the cursor every waiter was at
+	msgs  []shared.Message
 
 	once sync.Once
 	full *Page
@@ -159,7 +207,7 @@ type delivery struct {
 
 func (d *delivery) page(limit int) *Page {
 	if limit >= len(d.msgs) {
-		d.once.Do(func() { d.full = newPage(d.room, d.msgs, d.msgs[len(d.msgs)-1].Seq, false, false) })
+		d.once.Do(func() { d.full = newPage(d.room, d.epoch, d.msgs, d.msgs[len(d.msgs)-1].Seq, false, false) })
 		return d.full
 	}
 	d.mu.Lock()
@@ -169,7 +217,7 @@ func (d *delivery) page(limit int) *Page {
 		if d.byLimit == nil {
 			d.byLimit = make(map[int]*Page)
 		}
-		p = newPage(d.room, d.msgs[:limit], d.msgs[limit-1].Seq, false, false)
+		p = newPage(d.room, d.epoch, d.msgs[:limit], d.msgs[limit-1].Seq, false, false)
 		d.byLimit[limit] = p
 	}
 	return p

@@ -49,3 +49,12 @@ type Store interface {
 	// Close flushes and releases the store.
 	Close() error
 }
+
+// Snapshotter is implemented by a Store that several processes append to
+// (Redis): Snapshot reads a room's state and up to limit of its messages
+// with from <= seq <= to at once, so both belong to the same incarnation
+// of the log. Hub.Sync uses it when the store has it, and LoadRoom then
+// Range when not.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, room string, from, to uint64, limit int) (RoomState, []shared.Message, error)
+}

@@ -5,13 +5,12 @@
 package session
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -45,8 +44,11 @@ type Options struct {
 	// SendRate and SendBurst bound each session's sends (default 5/s, 20).
 	SendRate  rate.Limit
 	SendBurst int
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Store keeps sessions and presence (default: a new MemStore, this
+	// process only).
+	Store  Store
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -77,19 +79,29 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Store == nil {
+		o.Store = NewMemStore()
+	}
 }
 
-// Session is one joined client. Its fields are guarded by the Manager.
+// Session is one joined client as this instance knows it: its identity is
+// in the Store, its held polls and rate limiter here. Its fields are
+// guarded by the Manager.
 type Session struct {
+	// Token is the bearer token; Name the display name.
 	Token string
 	Name  string
 
+	hash       string // TokenHash(Token), the Store's key
 	lastActive time.Time
+	touched    time.Time // when the Store last extended its life
 	limiter    *rate.Limiter
 	rooms      map[string]*presence
 	held       []*Hold // oldest first
 }
 
+// presence is a session's presence in a room as far as this instance's
+// polls go: it keeps the Store's lease alive while it lasts.
 type presence struct {
 	since   time.Time
 	held    int
@@ -114,37 +126,43 @@ type Hold struct {
 	ended bool
 }
 
-// Manager owns every session, presence, and the one registry of held polls:
-// the global cap, each session's cap and presence are all counted here. All
-// state is behind one mutex: the work under it is a few map operations,
-// never I/O.
+// Manager owns this instance's view of the sessions and the one registry of
+// held polls: the global cap, each session's cap and local presence are all
+// counted here, behind one mutex, with no I/O under it. What instances
+// share (sessions, names, presence) is in the Store; the Manager calls it
+// outside the lock, and presence changes are applied to it in order by
+// Flush, which logs the joins and leaves the Store reports, so that
+// exactly one instance logs each.
 type Manager struct {
-	opt Options
+	opt   Options
+	store Store
 
-	mu      sync.Mutex
-	byToken map[string]*Session
-	byName  map[string]*Session // key: nameKey(name)
-	present map[string]map[*Session]*presence
-	events  []Event       // presence changes not yet handed to the log
-	signal  chan struct{} // buffered 1: events has something
-	held    int           // polls held now, by anyone
+	mu     sync.Mutex
+	byHash map[string]*Session
+	ops    []op          // presence changes for the Store, in order
+	swept  bool          // Sweep ran since the last Flush: expire leases
+	signal chan struct{} // buffered 1: ops has something
+	held   int           // polls held now, by anyone
 }
 
-// NewManager returns an empty Manager.
+// op is one presence change waiting for Flush: a lease to make or extend,
+// a touch of a session with held polls, or an ended session's leaves.
+type op struct {
+	lease    Lease
+	touch    string // a session hash
+	leaveAll string // a name
+}
+
+// NewManager returns a Manager over opt.Store (a new MemStore when nil).
 func NewManager(opt Options) *Manager {
 	opt.setDefaults()
 	return &Manager{
-		opt:     opt,
-		byToken: make(map[string]*Session),
-		byName:  make(map[string]*Session),
-		present: make(map[string]map[*Session]*presence),
-		signal:  make(chan struct{}, 1),
+		opt:    opt,
+		store:  opt.Store,
+		byHash: make(map[string]*Session),
+		signal: make(chan struct{}, 1),
 	}
 }
-
-// nameKey makes names unique without regard to case, so "Alice" cannot
-// pose as "alice".
-func nameKey(name string) string { return strings.ToLower(name) }
 
 func newToken() string {
 	b := make([]byte, 32) // 256 bits
@@ -152,37 +170,70 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Create starts a session for name, which must already be normalised.
-func (m *Manager) Create(name string) (*Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, taken := m.byName[nameKey(name)]; taken {
-		return nil, shared.Errorf(shared.CodeNameTaken, "the name %q is taken; choose another", name)
-	}
-	if len(m.byToken) >= m.opt.MaxSessions {
-		return nil, shared.Errorf(shared.CodeOverCapacity, "too many sessions")
-	}
-	s := &Session{
-		Token:      newToken(),
+func (m *Manager) newSession(token, hash, name string, now time.Time) *Session {
+	return &Session{
+		Token:      token,
 		Name:       name,
-		lastActive: m.opt.Now(),
+		hash:       hash,
+		lastActive: now,
+		touched:    now,
 		limiter:    rate.NewLimiter(m.opt.SendRate, m.opt.SendBurst),
 		rooms:      make(map[string]*presence),
 	}
-	m.byToken[s.Token] = s
-	m.byName[nameKey(name)] = s
+}
+
+// Create starts a session for name, which must already be normalised. The
+// name must be free on every instance sharing the Store.
+func (m *Manager) Create(ctx context.Context, name string) (*Session, error) {
+	m.mu.Lock()
+	full := len(m.byHash) >= m.opt.MaxSessions
+	m.mu.Unlock()
+	if full {
+		return nil, shared.Errorf(shared.CodeOverCapacity, "too many sessions")
+	}
+	token := newToken()
+	hash := TokenHash(token)
+	now := m.opt.Now()
+	taken, err := m.store.CreateSession(ctx, Record{Hash: hash, Name: name}, now, m.opt.TTL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: create session: %w", ErrStore, err)
+	}
+	if taken {
+		return nil, shared.Errorf(shared.CodeNameTaken, "the name %q is taken; choose another", name)
+	}
+	s := m.newSession(token, hash, name, now)
+	m.mu.Lock()
+	m.byHash[hash] = s
+	m.mu.Unlock()
 	return s, nil
 }
 
-// Lookup returns the live session with token, or unknown_token.
-func (m *Manager) Lookup(token string) (*Session, error) {
+// Lookup returns the live session with token, or unknown_token. A session
+// made by another instance is known here from its first lookup on.
+func (m *Manager) Lookup(ctx context.Context, token string) (*Session, error) {
+	hash := TokenHash(token)
+	now := m.opt.Now()
+	name, ok, err := m.store.TouchSession(ctx, hash, now, m.opt.TTL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: look up session: %w", ErrStore, err)
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.byToken[token]
-	if s == nil {
+	s := m.byHash[hash]
+	if !ok {
+		var held []*Hold
+		if s != nil {
+			held = m.dropLocked(s)
+		}
+		m.mu.Unlock()
+		release(held)
 		return nil, shared.Errorf(shared.CodeUnknownToken, "the session is unknown or has expired; join again")
 	}
-	s.lastActive = m.opt.Now()
+	if s == nil {
+		s = m.newSession(token, hash, name, now)
+		m.byHash[hash] = s
+	}
+	s.lastActive, s.touched = now, now
+	m.mu.Unlock()
 	return s, nil
 }
 
@@ -201,47 +252,47 @@ func (m *Manager) AllowSend(s *Session) (ok bool, retryAfter time.Duration) {
 	return true, 0
 }
 
-// End ends the session at once: its held polls are released and its leave
-// is logged in every room it was present in.
-func (m *Manager) End(token string) error {
-	m.mu.Lock()
-	s := m.byToken[token]
-	if s == nil {
-		m.mu.Unlock()
+// End ends the session at once, on every instance: its name is free, its
+// held polls here are released and its leave is logged in every room it
+// was present in.
+func (m *Manager) End(ctx context.Context, token string) error {
+	hash := TokenHash(token)
+	name, ok, err := m.store.EndSession(ctx, hash)
+	if err != nil {
+		return fmt.Errorf("%w: end session: %w", ErrStore, err)
+	}
+	if !ok {
 		return shared.Errorf(shared.CodeUnknownToken, "the session is unknown or has expired")
 	}
-	held := m.endLocked(s)
-	m.mu.Unlock()
-	for _, h := range held {
-		h.r.Release()
+	m.mu.Lock()
+	var held []*Hold
+	if s := m.byHash[hash]; s != nil {
+		held = m.dropLocked(s)
 	}
+	m.queueLocked(op{leaveAll: name})
+	m.mu.Unlock()
+	release(held)
 	return nil
 }
 
-func (m *Manager) endLocked(s *Session) []*Hold {
-	delete(m.byToken, s.Token)
-	delete(m.byName, nameKey(s.Name))
-	for _, room := range sortedKeys(s.rooms) {
-		m.leaveLocked(s, room)
-	}
+// dropLocked forgets s here and returns its held polls, to release outside
+// the lock. It logs nothing: the Store's leases end on their own.
+func (m *Manager) dropLocked(s *Session) []*Hold {
+	delete(m.byHash, s.hash)
+	clear(s.rooms)
 	held := s.held
 	s.held = nil
 	return held
 }
 
-func (m *Manager) leaveLocked(s *Session, room string) {
-	delete(s.rooms, room)
-	if ps := m.present[room]; ps != nil {
-		delete(ps, s)
-		if len(ps) == 0 {
-			delete(m.present, room)
-		}
+func release(held []*Hold) {
+	for _, h := range held {
+		h.r.Release()
 	}
-	m.emitLocked(Event{Room: room, Name: s.Name, Kind: shared.KindLeave})
 }
 
-func (m *Manager) emitLocked(e Event) {
-	m.events = append(m.events, e)
+func (m *Manager) queueLocked(o op) {
+	m.ops = append(m.ops, o)
 	select {
 	case m.signal <- struct{}{}:
 	default:
@@ -261,7 +312,7 @@ func (m *Manager) Hold(s *Session, room string, r Releaser) (*Hold, error) {
 	}
 	m.held++
 	h := &Hold{s: s, r: r}
-	if s == nil || m.byToken[s.Token] != s {
+	if s == nil || m.byHash[s.hash] != s {
 		// No session, or it ended between lookup and now: count the poll
 		// but track no presence.
 		m.mu.Unlock()
@@ -284,7 +335,8 @@ func (m *Manager) Hold(s *Session, room string, r Releaser) (*Hold, error) {
 	return h, nil
 }
 
-// joinLocked makes s present in room, logging its join if it was not.
+// joinLocked makes s present in room here, and asks the Store to make it
+// present (Flush logs its join if it was not present on any instance).
 func (m *Manager) joinLocked(s *Session, room string) *presence {
 	now := m.opt.Now()
 	s.lastActive = now
@@ -292,11 +344,10 @@ func (m *Manager) joinLocked(s *Session, room string) *presence {
 	if p == nil {
 		p = &presence{since: now, lastEnd: now}
 		s.rooms[room] = p
-		if m.present[room] == nil {
-			m.present[room] = make(map[*Session]*presence)
-		}
-		m.present[room][s] = p
-		m.emitLocked(Event{Room: room, Name: s.Name, Kind: shared.KindJoin})
+		// No Hash: the session was live at its lookup just now, and an End
+		// queued after this join must find it joined, so that the log shows
+		// the join and then the leave.
+		m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Since: now, Until: now.Add(m.opt.Grace)}})
 	}
 	return p
 }
@@ -306,7 +357,7 @@ func (m *Manager) joinLocked(s *Session, room string) *presence {
 func (m *Manager) Seen(s *Session, room string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.byToken[s.Token] != s {
+	if m.byHash[s.hash] != s {
 		return
 	}
 	p := m.joinLocked(s, room)
@@ -339,67 +390,77 @@ func (m *Manager) Held() int {
 	return m.held
 }
 
-// Sweep ends presence that outlived the grace period and sessions that
-// outlived the TTL, as of now. Run calls it periodically; tests call it with
-// a fake clock.
+// Sweep ends, here, presence that outlived the grace period and sessions
+// that outlived the TTL, as of now, and queues for Flush the renewal of
+// every lease this instance keeps alive, and the expiry of the Store's
+// leases that nobody renewed: each such leave is logged by one instance.
+// Run calls it periodically; tests call it with a fake clock.
 func (m *Manager) Sweep(now time.Time) {
 	m.mu.Lock()
-	var released []*Hold
-	for _, s := range m.byToken {
-		held := 0
-		for _, p := range s.rooms {
-			held += p.held
-		}
+	for _, s := range m.byHash {
+		held := len(s.held)
 		if held == 0 && now.Sub(s.lastActive) > m.opt.TTL {
-			m.opt.Logger.Info("session expired", "name", s.Name)
-			released = append(released, m.endLocked(s)...)
+			m.opt.Logger.Debug("session idle here", "name", s.Name)
+			m.dropLocked(s)
 			continue
 		}
+		if held > 0 && now.Sub(s.touched) > m.opt.TTL/4 {
+			// A held poll is activity the Store has not seen.
+			s.touched = now
+			m.queueLocked(op{touch: s.hash})
+		}
 		for _, room := range sortedKeys(s.rooms) {
-			if p := s.rooms[room]; p.held == 0 && now.Sub(p.lastEnd) > m.opt.Grace {
-				m.leaveLocked(s, room)
+			p := s.rooms[room]
+			if p.held == 0 && now.Sub(p.lastEnd) > m.opt.Grace {
+				delete(s.rooms, room)
+				continue
 			}
+			end := p.lastEnd
+			if p.held > 0 {
+				end = now
+			}
+			// A renewal names the session: if it ended elsewhere
+			// meanwhile, its presence is not brought back.
+			m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Hash: s.hash, Since: p.since, Until: end.Add(m.opt.Grace)}})
 		}
 	}
+	m.swept = true
 	m.mu.Unlock()
-	for _, h := range released {
-		h.r.Release()
-	}
 }
 
-// Members returns who is present in room, longest present first.
-func (m *Manager) Members(room string) []shared.Member {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]shared.Member, 0, len(m.present[room]))
-	for s, p := range m.present[room] {
-		out = append(out, shared.Member{Name: s.Name, Since: p.since.UTC()})
+// Members returns who is present in room, on any instance, longest
+// present first.
+func (m *Manager) Members(ctx context.Context, room string) ([]shared.Member, error) {
+	ms, err := m.store.Members(ctx, room)
+	if err != nil {
+		return nil, fmt.Errorf("%w: members of %q: %w", ErrStore, room, err)
 	}
-	slices.SortFunc(out, func(a, b shared.Member) int {
-		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name))
-	})
-	return out
+	return ms, nil
 }
 
-// Count returns the number of live sessions.
+// Count returns the number of sessions this instance knows.
 func (m *Manager) Count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.byToken)
+	return len(m.byHash)
 }
 
-// takeEvents returns and clears the pending events.
-func (m *Manager) takeEvents() []Event {
+// take returns and clears the pending ops, and whether a Sweep asked for
+// the leases to be expired.
+func (m *Manager) take() ([]op, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ev := m.events
-	m.events = nil
-	return ev
+	ops, swept := m.ops, m.swept
+	m.ops, m.swept = nil, false
+	return ops, swept
 }
 
-// Run sweeps every interval and flushes presence events to emit, in order,
-// until ctx is done. Being the only caller of emit, it guarantees that a
-// leave never overtakes the join before it.
+// maxLeaseBatch bounds the leases of one Store.Present call.
+const maxLeaseBatch = 500
+
+// Run sweeps every interval and flushes presence changes to the Store and
+// their events to emit, in order, until ctx is done. Being the only caller
+// of emit, it guarantees that a leave never overtakes the join before it.
 func (m *Manager) Run(ctx context.Context, interval time.Duration, emit func(context.Context, Event) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -415,13 +476,73 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration, emit func(con
 	}
 }
 
-// Flush hands the pending presence events to emit, in order. Only one
-// goroutine may call it at a time (Run, or a test in Run's place).
+// Flush applies the pending presence changes to the Store, in order, and
+// hands the joins and leaves it reports to emit; after a Sweep it also
+// expires the leases nobody renewed. Only one goroutine may call it at a
+// time (Run, or a test in Run's place). A change the Store fails is
+// logged and dropped: the next Sweep renews every live lease, and a
+// presence the Store did not have is then joined.
 func (m *Manager) Flush(ctx context.Context, emit func(context.Context, Event) error) {
-	for _, e := range m.takeEvents() {
-		if err := emit(ctx, e); err != nil {
-			m.opt.Logger.Warn("presence event not logged", "room", e.Room, "name", e.Name, "kind", e.Kind, "err", err)
+	ops, swept := m.take()
+	emitAll := func(kind shared.Kind, ps []Presence) {
+		for _, p := range ps {
+			e := Event{Room: p.Room, Name: p.Name, Kind: kind}
+			if err := emit(ctx, e); err != nil {
+				m.opt.Logger.Warn("presence event not logged", "room", e.Room, "name", e.Name, "kind", e.Kind, "err", err)
+			}
 		}
+	}
+	for len(ops) > 0 {
+		o := ops[0]
+		switch {
+		case o.leaveAll != "":
+			ops = ops[1:]
+			rooms, err := m.store.LeaveAll(ctx, o.leaveAll)
+			if err != nil {
+				m.opt.Logger.Warn("presence not ended", "name", o.leaveAll, "err", err)
+			}
+			ps := make([]Presence, len(rooms))
+			for i, r := range rooms {
+				ps[i] = Presence{Room: r, Name: o.leaveAll}
+			}
+			emitAll(shared.KindLeave, ps)
+		case o.touch != "":
+			ops = ops[1:]
+			if _, _, err := m.store.TouchSession(ctx, o.touch, m.opt.Now(), m.opt.TTL); err != nil {
+				m.opt.Logger.Warn("session not renewed", "err", err)
+			}
+		default:
+			// Consecutive leases go to the Store together, up to a bound
+			// that keeps one Redis script short.
+			n := 1
+			for n < len(ops) && n < maxLeaseBatch && ops[n].leaveAll == "" && ops[n].touch == "" {
+				n++
+			}
+			leases := make([]Lease, n)
+			for i := range leases {
+				leases[i] = ops[i].lease
+			}
+			ops = ops[n:]
+			joined, err := m.store.Present(ctx, leases)
+			if err != nil {
+				m.opt.Logger.Warn("presence not renewed", "leases", len(leases), "err", err)
+				continue
+			}
+			var ps []Presence
+			for i, j := range joined {
+				if j {
+					ps = append(ps, Presence{Room: leases[i].Room, Name: leases[i].Name})
+				}
+			}
+			emitAll(shared.KindJoin, ps)
+		}
+	}
+	if swept {
+		ps, err := m.store.Expire(ctx, m.opt.Now())
+		if err != nil {
+			m.opt.Logger.Warn("presence not expired", "err", err)
+		}
+		emitAll(shared.KindLeave, ps)
 	}
 }
 

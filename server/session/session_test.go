@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,10 +11,20 @@ import (
 
 	"github.com/parley-chat/parley/server/internal/testclock"
 	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/server/session/sessiontest"
 	"github.com/parley-chat/parley/shared"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var bg = context.Background()
+
+func members(t *testing.T, m *session.Manager, room string) []shared.Member {
+	t.Helper()
+	ms, err := m.Members(bg, room)
+	require.NoError(t, err)
+	return ms
+}
 
 func newManager(t *testing.T) (*session.Manager, *testclock.Clock) {
 	c := testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
@@ -33,7 +44,7 @@ func events(t *testing.T, m *session.Manager) []session.Event {
 
 func TestRunFlushesEventsAndStops(t *testing.T) {
 	m, _ := newManager(t)
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	got := make(chan session.Event, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -58,36 +69,36 @@ func TestRunFlushesEventsAndStops(t *testing.T) {
 
 func TestNamesAreUniqueCaseInsensitively(t *testing.T) {
 	m, _ := newManager(t)
-	a, err := m.Create("Alice")
+	a, err := m.Create(bg, "Alice")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(a.Token), 43, "a token carries at least 128 random bits")
-	_, err = m.Create("alice")
+	_, err = m.Create(bg, "alice")
 	require.Equal(t, shared.CodeNameTaken, shared.ErrorCode(err))
-	b, err := m.Create("小明")
+	b, err := m.Create(bg, "小明")
 	require.NoError(t, err)
 	require.NotEqual(t, a.Token, b.Token)
 
-	got, err := m.Lookup(a.Token)
+	got, err := m.Lookup(bg, a.Token)
 	require.NoError(t, err)
 	require.Same(t, a, got)
-	_, err = m.Lookup("nope")
+	_, err = m.Lookup(bg, "nope")
 	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(err))
 
-	require.NoError(t, m.End(a.Token))
-	_, err = m.Create("alice")
+	require.NoError(t, m.End(bg, a.Token))
+	_, err = m.Create(bg, "alice")
 	require.NoError(t, err, "an ended session frees its name")
-	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(m.End(a.Token)))
+	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(m.End(bg, a.Token)))
 }
 
 func TestPresenceJoinGraceLeave(t *testing.T) {
 	m, c := newManager(t)
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 
 	done := pollStarted(t, m, s, "lobby", func() {})
 	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindJoin}}, events(t, m))
-	require.Len(t, m.Members("lobby"), 1)
-	require.Equal(t, "alice", m.Members("lobby")[0].Name)
+	require.Len(t, members(t, m, "lobby"), 1)
+	require.Equal(t, "alice", members(t, m, "lobby")[0].Name)
 
 	// A second poll (the next one of the loop) does not join again.
 	done2 := pollStarted(t, m, s, "lobby", func() {})
@@ -97,10 +108,11 @@ func TestPresenceJoinGraceLeave(t *testing.T) {
 	require.Empty(t, events(t, m))
 
 	m.Sweep(c.Add(29 * time.Second))
-	require.Len(t, m.Members("lobby"), 1, "still present between polls")
+	require.Empty(t, events(t, m))
+	require.Len(t, members(t, m, "lobby"), 1, "still present between polls")
 	m.Sweep(c.Add(2 * time.Second))
-	require.Empty(t, m.Members("lobby"))
 	require.Equal(t, []session.Event{{Room: "lobby", Name: "alice", Kind: shared.KindLeave}}, events(t, m))
+	require.Empty(t, members(t, m, "lobby"))
 
 	// Coming back is a new join.
 	pollStarted(t, m, s, "lobby", func() {})()
@@ -109,60 +121,63 @@ func TestPresenceJoinGraceLeave(t *testing.T) {
 
 func TestHeldPollKeepsSessionAlive(t *testing.T) {
 	m, c := newManager(t)
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	done := pollStarted(t, m, s, "lobby", func() {})
-	m.Sweep(c.Add(10 * time.Minute))
-	_, err = m.Lookup(s.Token)
-	require.NoError(t, err, "a session with a held poll is active")
-	require.Len(t, m.Members("lobby"), 1)
-	done()
 	require.Len(t, events(t, m), 1) // the join
+	for range 10 {
+		m.Sweep(c.Add(time.Minute)) // as Run does, with Flush after
+		require.Empty(t, events(t, m))
+	}
+	_, err = m.Lookup(bg, s.Token)
+	require.NoError(t, err, "a session with a held poll is active")
+	require.Len(t, members(t, m, "lobby"), 1)
+	done()
 }
 
 func TestSessionExpiryLogsLeaveAndFreesName(t *testing.T) {
 	m, c := newManager(t)
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	pollStarted(t, m, s, "lobby", func() {})()
 	pollStarted(t, m, s, "random", func() {})()
 	require.Len(t, events(t, m), 2)
 
 	m.Sweep(c.Add(time.Minute))
-	_, err = m.Lookup(s.Token) // activity: the TTL starts again
+	_, err = m.Lookup(bg, s.Token) // activity: the TTL starts again
 	require.NoError(t, err)
 	m.Sweep(c.Add(2*time.Minute + time.Second))
-	_, err = m.Lookup(s.Token)
+	_, err = m.Lookup(bg, s.Token)
 	require.Equal(t, shared.CodeUnknownToken, shared.ErrorCode(err))
 	require.ElementsMatch(t, []session.Event{
 		{Room: "lobby", Name: "alice", Kind: shared.KindLeave},
 		{Room: "random", Name: "alice", Kind: shared.KindLeave},
 	}, events(t, m))
 	require.Zero(t, m.Count())
-	_, err = m.Create("alice")
+	_, err = m.Create(bg, "alice")
 	require.NoError(t, err)
 }
 
 func TestEndReleasesHeldPollsAndLeaves(t *testing.T) {
 	m, _ := newManager(t)
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	released := make(chan struct{})
 	done := pollStarted(t, m, s, "lobby", func() { close(released) })
-	require.NoError(t, m.End(s.Token))
+	require.NoError(t, m.End(bg, s.Token))
 	<-released
 	done()
 	require.Equal(t, []session.Event{
 		{Room: "lobby", Name: "alice", Kind: shared.KindJoin},
 		{Room: "lobby", Name: "alice", Kind: shared.KindLeave},
 	}, events(t, m), "a leave never overtakes its join")
-	require.Empty(t, m.Members("lobby"))
+	require.Empty(t, members(t, m, "lobby"))
 }
 
 func TestTooManyHeldPollsReleaseTheOldest(t *testing.T) {
 	c := testclock.New(time.Now())
 	m := session.NewManager(session.Options{MaxHeldPerSession: 2, Now: c.Now})
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	var released []int
 	for i := range 4 {
@@ -174,7 +189,7 @@ func TestTooManyHeldPollsReleaseTheOldest(t *testing.T) {
 func TestSendRateLimit(t *testing.T) {
 	c := testclock.New(time.Now())
 	m := session.NewManager(session.Options{SendRate: 1, SendBurst: 3, Now: c.Now})
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	for range 3 {
 		ok, _ := m.AllowSend(s)
@@ -191,24 +206,25 @@ func TestSendRateLimit(t *testing.T) {
 func TestMembersOrderedBySince(t *testing.T) {
 	m, c := newManager(t)
 	for _, name := range []string{"carol", "alice", "bob"} {
-		s, err := m.Create(name)
+		s, err := m.Create(bg, name)
 		require.NoError(t, err)
 		pollStarted(t, m, s, "lobby", func() {})
+		events(t, m) // as Run would, at once
 		c.Add(time.Second)
 	}
 	var names []string
-	for _, mem := range m.Members("lobby") {
+	for _, mem := range members(t, m, "lobby") {
 		names = append(names, mem.Name)
 	}
 	require.Equal(t, []string{"carol", "alice", "bob"}, names)
-	require.Empty(t, m.Members("elsewhere"))
+	require.Empty(t, members(t, m, "elsewhere"))
 }
 
 func TestMaxSessions(t *testing.T) {
 	m := session.NewManager(session.Options{MaxSessions: 1})
-	_, err := m.Create("a")
+	_, err := m.Create(bg, "a")
 	require.NoError(t, err)
-	_, err = m.Create("b")
+	_, err = m.Create(bg, "b")
 	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(err))
 }
 
@@ -222,7 +238,7 @@ func pollStarted(t testing.TB, m *session.Manager, s *session.Session, room stri
 
 func TestHeldPollsAreCappedForEveryone(t *testing.T) {
 	m := session.NewManager(session.Options{MaxHeld: 2})
-	s, err := m.Create("alice")
+	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
 	a, err := m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
 	require.NoError(t, err)
@@ -236,4 +252,15 @@ func TestHeldPollsAreCappedForEveryone(t *testing.T) {
 	require.Equal(t, 1, m.Held())
 	_, err = m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
 	require.NoError(t, err)
+}
+
+func TestMemStoreConformance(t *testing.T) {
+	sessiontest.Run(t, func(t *testing.T) (session.Store, func() string) {
+		s := session.NewMemStore()
+		return s, func() string { return fmt.Sprintf("%+v", s) }
+	})
+}
+
+func TestMemCursorsConformance(t *testing.T) {
+	sessiontest.RunCursors(t, func(t *testing.T) session.CursorStore { return session.NewMemCursors(100) })
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,11 +23,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/app/ui"
-	"github.com/parley-chat/parley/server/boltstore"
 	"github.com/parley-chat/parley/server/httpapi"
-	"github.com/parley-chat/parley/server/memstore"
 	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/redisstore"
 	"github.com/parley-chat/parley/server/session"
 	"github.com/parley-chat/parley/shared"
 )
@@ -45,6 +45,9 @@ type config struct {
 	addr        string
 	store       string
 	data        string
+	redis       string
+	redisPrefix string
+	trusted     []netip.Prefix
 	web         string
 	history     int
 	sessionTTL  time.Duration
@@ -65,8 +68,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&c.store, "store", "bolt", "message store: bolt (durable, embedded) or memory")
+	fs.StringVar(&c.store, "store", "bolt", "message store: bolt (durable, embedded), redis (shared by several instances) or memory")
 	fs.StringVar(&c.data, "data", "./data/parley.db", "bolt database file")
+	fs.StringVar(&c.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL for -store redis (redis:// or rediss://)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key and channel, so deployments can share a Redis")
+	fs.Func("trusted-proxy", "comma-separated addresses or CIDRs of load balancers whose X-Forwarded-For names the client", func(v string) error {
+		ps, err := parsePrefixes(v)
+		c.trusted = ps
+		return err
+	})
 	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
 	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
@@ -95,8 +105,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, err
 	}
 	switch {
-	case c.store != "bolt" && c.store != "memory":
-		return c, fmt.Errorf("-store must be bolt or memory, not %q", c.store)
+	case c.store != "bolt" && c.store != "memory" && c.store != "redis":
+		return c, fmt.Errorf("-store must be bolt, redis or memory, not %q", c.store)
 	case c.history < 1:
 		return c, errors.New("-history must be at least 1")
 	case c.sessionTTL < time.Second:
@@ -124,26 +134,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	var store queue.Store
-	switch c.store {
-	case "memory":
-		store = memstore.New(0)
-	default:
-		bs, err := boltstore.Open(c.data)
-		if err != nil {
-			return err
-		}
-		store = bs
+	be, err := openBackend(ctx, c, log)
+	if err != nil {
+		return err
 	}
+	store := be.store
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Error("close store", "err", err)
 		}
 	}()
 
-	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, Logger: log})
+	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, SyncInterval: be.syncInterval, Logger: log})
 	defer hub.Close()
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), MaxHeld: c.maxPolls, Logger: log})
+	var ready func() error
+	if be.follow != nil {
+		var stopFollow func()
+		ready, stopFollow = be.follow(hub)
+		defer stopFollow() // before hub.Close, which the deferred calls run after
+	}
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), SendBurst: sendBurst, MaxHeld: c.maxPolls, Store: be.sessions, Logger: log})
 	lot, err := park.New(park.Options{Logger: log})
 	if err != nil {
 		return err
@@ -159,7 +169,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
-		SessionRate: rate.Limit(c.sessionRate),
+		SessionRate: rate.Limit(c.sessionRate), SessionBurst: sessionBurst, Ready: ready, LegacyCursors: be.cursors,
+		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit, TrustedProxies: c.trusted,
 	})
 	if err != nil {
 		return err

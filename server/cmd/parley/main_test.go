@@ -23,15 +23,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/server/internal/tier"
 	"github.com/parley-chat/parley/shared"
 )
 
-// parleyBin is the real binary, built once by TestMain: the durability tests
-// must kill a process that owns the bolt file, which no in-process server can
-// stand in for.
+// parleyBin is the real binary, built once by TestMain in the integration
+// tier (package tier): the durability tests must kill a process that owns
+// the bolt file, which no in-process server can stand in for.
 var parleyBin string
 
 func TestMain(m *testing.M) {
+	if !tier.On() {
+		// The subprocess tests skip (startParley); the rest run in process.
+		goleak.VerifyTestMain(m)
+		return
+	}
 	dir, err := os.MkdirTemp("", "parley-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "temp dir:", err)
@@ -88,6 +94,7 @@ type proc struct {
 // The process is killed when the test ends, if it still runs.
 func startParley(t *testing.T, args ...string) *proc {
 	t.Helper()
+	tier.Require(t, "the parley binary as a subprocess")
 	cmd := exec.Command(parleyBin, args...)
 	// The developer's own PARLEY_* settings must not change what is tested.
 	for _, kv := range os.Environ() {
@@ -332,6 +339,26 @@ type sendLog struct {
 	n        atomic.Int64              // len(acked), readable without mu
 }
 
+// record notes what the sender of id was told, and reports whether it may
+// go on. A request that got no answer while its server was being killed
+// (killing) may or may not have been committed: it is in flight.
+func (sl *sendLog) record(id, text string, r sendResult, killing bool) bool {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	switch {
+	case r.err != nil && killing:
+		sl.inFlight[id] = text
+	case r.err != nil:
+		sl.failures = append(sl.failures, fmt.Sprintf("%s: %v", id, r.err))
+	case r.status == http.StatusCreated:
+		sl.acked[id] = r.msg
+		sl.n.Add(1)
+	default:
+		sl.failures = append(sl.failures, fmt.Sprintf("%s: status %d", id, r.status))
+	}
+	return r.err == nil && r.status == http.StatusCreated
+}
+
 // poller follows a room like a client: long polls with its cursor and epoch,
 // across server restarts (base tells it where the server is now).
 type poller struct {
@@ -451,22 +478,7 @@ func TestKillNineKeepsAcknowledgedMessages(t *testing.T) {
 			for j := range perSender {
 				id, text := fmt.Sprintf("s%d-%03d", i, j), fmt.Sprintf("message %d from sender %d 😀", j, i)
 				r := send(sendCtx, hc, baseURL, tokens[i], room, text, id)
-				sl.mu.Lock()
-				switch {
-				case r.err != nil && killed.Load():
-					// Killed while this request was out: it may or may
-					// not have been committed.
-					sl.inFlight[id] = text
-				case r.err != nil:
-					sl.failures = append(sl.failures, fmt.Sprintf("%s: %v", id, r.err))
-				case r.status == http.StatusCreated:
-					sl.acked[id] = r.msg
-					sl.n.Add(1)
-				default:
-					sl.failures = append(sl.failures, fmt.Sprintf("%s: status %d", id, r.status))
-				}
-				sl.mu.Unlock()
-				if r.err != nil || r.status != http.StatusCreated {
+				if !sl.record(id, text, r, killed.Load()) {
 					return
 				}
 			}
@@ -526,10 +538,11 @@ func TestKillNineKeepsAcknowledgedMessages(t *testing.T) {
 		require.True(t, a || f, "%q is in the log but was never sent", id)
 	}
 
-	// Resend after the restart from new sessions with the same names:
-	// idempotency lives in the store, keyed by room, author and id.
+	// Resend after the restart with the same sessions (they are kept in
+	// the bolt file too): idempotency lives in the store, keyed by room,
+	// author and id.
 	for i := range senders {
-		tok := createSession(t, hc, p2.url, fmt.Sprintf("sender-%d", i))
+		tok := tokens[i]
 		var ids []string
 		for j := range perSender {
 			id := fmt.Sprintf("s%d-%03d", i, j)
@@ -708,7 +721,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
-		history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxRooms: 10000, logLevel: "info",
+		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxRooms: 10000, logLevel: "info",
 		sendRate: 5, sessionRate: 1,
 	}, c)
 }
@@ -726,12 +739,14 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 		"PARLEY_LOG_LEVEL":    "debug",
 		"PARLEY_SEND_RATE":    "50",
 		"PARLEY_SESSION_RATE": "2.5",
+		"PARLEY_REDIS":        "redis://10.0.0.1:6379/2",
+		"PARLEY_REDIS_PREFIX": "chat:",
 	}
 	c, err := parseConfig(nil, env(vars), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
-		history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxRooms: 8, logLevel: "debug",
+		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxRooms: 8, logLevel: "debug",
 		sendRate: 50, sessionRate: 2.5,
 	}, c)
 
@@ -750,7 +765,7 @@ func TestParseConfigErrors(t *testing.T) {
 		vars map[string]string
 		want string // in the error
 	}{
-		{"unknown store", []string{"-store", "redis"}, nil, `-store must be bolt or memory, not "redis"`},
+		{"unknown store", []string{"-store", "sqlite"}, nil, `-store must be bolt, redis or memory, not "sqlite"`},
 		{"zero history", []string{"-history", "0"}, nil, "-history must be at least 1"},
 		{"history not a number", []string{"-history", "lots"}, nil, `invalid value "lots" for flag -history`},
 		{"short ttl", []string{"-session-ttl", "500ms"}, nil, "-session-ttl must be at least 1s"},
@@ -763,6 +778,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative max rooms", []string{"-max-rooms", "-3"}, nil, "-max-rooms must be at least 1"},
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
+		{"trusted proxy", []string{"-trusted-proxy", "10.0.0.1,nope"}, nil, `"nope" is neither an address nor a CIDR`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, env(tc.vars), io.Discard)
@@ -783,6 +799,8 @@ func TestRunRefusesBadSetup(t *testing.T) {
 		{"log level", []string{"-store", "memory", "-log-level", "loud"}, "-log-level"},
 		{"data dir under a file", []string{"-data", filepath.Join(blocker, "parley.db")}, "create data directory"},
 		{"address", []string{"-store", "memory", "-addr", "127.0.0.1:99999"}, "listen"},
+		{"redis unreachable", []string{"-store", "redis", "-redis", "redis://127.0.0.1:1/0"}, "-store redis: redis at 127.0.0.1:1"},
+		{"redis URL", []string{"-store", "redis", "-redis", "http://x"}, "redis URL"},
 		{"flag", []string{"-history", "-1"}, "-history must be at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

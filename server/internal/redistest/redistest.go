@@ -1,7 +1,8 @@
 // Package redistest runs a real redis-server for tests: on a free loopback
-// port, in the test's temp dir, stopped when the test ends. Tests that need
-// Redis never skip: without redis-server they fail saying what to install,
-// because a skipped Redis test looks like a passing one.
+// port, in the test's temp dir, stopped when the test ends. Its tests are
+// in the integration tier (package tier), which `make test` always runs;
+// there they never skip: without redis-server they fail saying what to
+// install, because a skipped Redis test looks like a passing one.
 package redistest
 
 import (
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/parley-chat/parley/server/internal/tier"
 )
 
 // Missing is the failure message when redis-server is not installed.
@@ -51,10 +54,13 @@ type Server struct {
 	out  *lockedWriter // stdout and stderr of the current or last process
 }
 
-// Start starts redis-server and registers its stop with t.Cleanup. It fails
-// the test, never skips it, when redis-server is missing.
+// Start starts redis-server and registers its stop with t.Cleanup. Tests
+// using it are in the integration tier (package tier): without
+// PARLEY_INTEGRATION=1 they are skipped; with it they fail, never skip,
+// when redis-server is missing.
 func Start(t testing.TB, opt Options) *Server {
 	t.Helper()
+	tier.Require(t, "redis-server")
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatal(Missing)

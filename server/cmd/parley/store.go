@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley/server/boltstore"
+	"github.com/parley-chat/parley/server/httpapi"
+	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/redisstore"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
+)
+
+// redisSyncInterval is how often an instance on Redis checks the position
+// of each room with held polls, so that a lost notification delays a
+// message by at most this long.
+const redisSyncInterval = time.Second
+
+// The bursts of the rate limits (-send-rate, -session-rate).
+const (
+	sendBurst    = 20
+	sessionBurst = 20
+)
+
+// backend is the message store run serves from, and what a store shared
+// by several instances needs besides.
+type backend struct {
+	store queue.Store
+	// sessions keeps sessions and presence; nil for the Manager's default,
+	// this process's memory.
+	sessions session.Store
+	// cursors keeps the textbook readers' cursors; nil for memory.
+	cursors session.CursorStore
+	// sendLimit and sessionLimit are rate limiters shared by instances;
+	// nil for this process's own.
+	sendLimit, sessionLimit httpapi.Limiter
+	// syncInterval is queue.Options.SyncInterval: set for a shared store.
+	syncInterval time.Duration
+	// follow starts keeping hub in step with the other instances (nil for
+	// a store of our own) and returns the API's readiness check and the
+	// function that stops it.
+	follow func(hub *queue.Hub) (ready func() error, stop func())
+}
+
+// openBackend opens the store c names. A Redis that does not answer fails
+// here, so a misconfigured deployment stops at start.
+func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, error) {
+	switch c.store {
+	case "memory":
+		return &backend{store: memstore.New(0)}, nil
+	case "redis":
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		rs, err := redisstore.Open(octx, c.redis, redisstore.Options{Prefix: c.redisPrefix})
+		if err != nil {
+			return nil, fmt.Errorf("-store redis: %w", err)
+		}
+		return &backend{store: rs, sessions: rs.Sessions(), cursors: rs.Sessions(), syncInterval: redisSyncInterval,
+			sendLimit: rs.NewLimiter(c.sendRate, sendBurst), sessionLimit: rs.NewLimiter(c.sessionRate, sessionBurst), follow: func(hub *queue.Hub) (func() error, func()) {
+				return followRedis(rs, hub, log)
+			}}, nil
+	default:
+		bs, err := boltstore.Open(c.data)
+		if err != nil {
+			return nil, err
+		}
+		ss, err := bs.Sessions(time.Now(), c.sessionTTL, shared.PresenceGrace)
+		if err != nil {
+			_ = bs.Close()
+			return nil, err
+		}
+		return &backend{store: bs, sessions: ss, cursors: bs.Cursors()}, nil
+	}
+}
+
+// followRedis runs the instance's one pub/sub subscription, which feeds
+// hub every instance's messages, until stop is called.
+func followRedis(rs *redisstore.Store, hub *queue.Hub, log *slog.Logger) (ready func() error, stop func()) {
+	n := rs.NewHubNotifier(hub, redisstore.NotifierOptions{Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("redis notifier stopped", "err", err)
+		}
+	}()
+	return n.Ready, func() {
+		cancel()
+		<-done
+	}
+}
+
+// parsePrefixes reads a comma-separated list of addresses and CIDRs.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
