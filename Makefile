@@ -18,7 +18,7 @@ run: build
 
 ## run-cluster: redis-server (AOF, appendfsync always), three instances and nginx round-robin on 127.0.0.1:8080, in a temp dir; Ctrl-C stops all
 run-cluster: build redis nginx
-	BIN=$(BIN)/parley WEB=web bash scripts/run-cluster.sh
+	BIN=$(BIN)/parley WEB=web bash server/cmd/parley/run-cluster.sh
 
 ## build: the server binaries and the wasm app
 build: tools wasm server

@@ -51,7 +51,7 @@ func freePorts(t *testing.T, n int) []int {
 func TestRunClusterScript(t *testing.T) {
 	tier.Require(t, "redis-server, nginx and the parley binary")
 	ports := freePorts(t, 5)
-	script, err := filepath.Abs("../../../scripts/run-cluster.sh")
+	script, err := filepath.Abs("run-cluster.sh")
 	require.NoError(t, err)
 	cmd := exec.Command("bash", script)
 	cmd.Env = append(os.Environ(),

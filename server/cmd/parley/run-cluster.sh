@@ -65,7 +65,7 @@ for p in $PARLEY_PORTS; do wait_port "$p"; done
 
 mkdir -p "$dir/nginx"
 cat >"$dir/nginx.conf" <<CONF
-# Written by scripts/run-cluster.sh. The settings that matter for any load
+# Written by server/cmd/parley/run-cluster.sh. The settings that matter for any load
 # balancer in front of Parley are marked "Parley:".
 $( [ "$(id -u)" = 0 ] && echo "user root;" )
 worker_processes 1;
