@@ -51,12 +51,33 @@ func TestCreateSession(t *testing.T) {
 		{"text/plain", "text/plain", `name=x`, 415, shared.CodeUnsupportedType},
 		{"too large", formType, "name=" + strings.Repeat("x", shared.MaxBodyBytes+1), 413, shared.CodeBodyTooLarge},
 		{"too large json", jsonType, `{"name":"` + strings.Repeat("x", shared.MaxBodyBytes+1) + `"}`, 413, shared.CodeBodyTooLarge},
+		// Look-alikes and invisibles of a live name (issue 8).
+		{"live name + zero width", jsonType, `{"name":"小明\u200b"}`, 400, shared.CodeInvalidName},
+		{"zero width", formType, "name=%E2%80%8B", 400, shared.CodeInvalidName},
+		{"braille blank", jsonType, `{"name":"\u2800"}`, 400, shared.CodeInvalidName},
+		{"bad utf8 json", jsonType, "{\"name\":\"a\xffb\"}", 400, shared.CodeInvalidName},
 	} {
 		r := h.do("POST", "/api/session", "", c.ctype, c.body)
 		require.Equal(t, c.status, r.status, "%s: %s", c.name, r.body)
 		require.Equal(t, c.code, r.errCode(t), c.name)
 		require.Contains(t, r.header.Get("Content-Type"), "application/json")
 	}
+}
+
+func TestLookAlikeNamesAreTaken(t *testing.T) {
+	h := newHarness(t)
+	h.join("alice")
+	for _, name := range []string{"Alice", "\u0430lice", "ａｌｉｃｅ", "al\u0456ce", "a1ice", "e\u0301"} {
+		r := h.do("POST", "/api/session", "", formType, url.Values{"name": {name}}.Encode())
+		if name == "e\u0301" {
+			require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+			continue
+		}
+		require.Equal(t, http.StatusConflict, r.status, "%q: %s", name, r.body)
+		require.Equal(t, shared.CodeNameTaken, r.errCode(t))
+	}
+	r := h.do("POST", "/api/session", "", formType, "name=%C3%A9")
+	require.Equal(t, shared.CodeNameTaken, r.errCode(t), "é composed and decomposed are one name")
 }
 
 func TestCreateSessionRateLimited(t *testing.T) {
@@ -131,6 +152,9 @@ func TestSendErrors(t *testing.T) {
 		{"too long", "lobby", tok, jsonType, `{"text":"` + strings.Repeat("字", 2001) + `"}`, 400, shared.CodeTextTooLong},
 		{"control", "lobby", tok, jsonType, `{"text":"a\u0000b"}`, 400, shared.CodeTextInvalid},
 		{"bad utf8", "lobby", tok, formType, `text=%FF%FE`, 400, shared.CodeTextInvalid},
+		{"bad utf8 json", "lobby", tok, jsonType, "{\"text\":\"a\xff\xfeb\"}", 400, shared.CodeTextInvalid},
+		{"invisible only", "lobby", tok, jsonType, `{"text":"\u200b\u2800\ufeff"}`, 400, shared.CodeTextEmpty},
+		{"zalgo", "lobby", tok, jsonType, `{"text":"a` + strings.Repeat(`\u0301`, 1999) + `"}`, 400, shared.CodeTextInvalid},
 		{"long id", "lobby", tok, jsonType, `{"text":"x","client_msg_id":"` + strings.Repeat("i", 65) + `"}`, 400, shared.CodeClientMsgIDTooLong},
 		{"bad json", "lobby", tok, jsonType, `[`, 400, shared.CodeBadRequest},
 		{"xml", "lobby", tok, "application/xml", `<text>x</text>`, 415, shared.CodeUnsupportedType},

@@ -3,11 +3,12 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/schema"
 
@@ -43,10 +44,20 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst
 	}
 	switch ct {
 	case "application/json":
-		if err := json.NewDecoder(r.Body).Decode(dst); err != nil {
+		// encoding/json replaces invalid UTF-8 inside strings with U+FFFD
+		// and says nothing, so a text would be stored other than it was
+		// sent: check the bytes first and refuse them instead.
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
 			if tooLarge(err) {
 				return bodyTooLarge()
 			}
+			return shared.Errorf(shared.CodeBadRequest, "cannot read body: %v", err)
+		}
+		if !utf8.Valid(raw) {
+			return shared.Errorf(invalidUTF8Code(dst), "body is not valid UTF-8")
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
 			return shared.Errorf(shared.CodeBadRequest, "body is not valid JSON for this request: %v", err)
 		}
 		return nil
@@ -72,6 +83,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst
 	default:
 		return shared.Errorf(shared.CodeUnsupportedType, "send application/json or application/x-www-form-urlencoded, not %q", ct)
 	}
+}
+
+// invalidUTF8Code is the code for a body that is not UTF-8: the code its
+// Normalize gives a string field that is not, so JSON and forms agree.
+func invalidUTF8Code(dst any) string {
+	if _, ok := dst.(*shared.SessionRequest); ok {
+		return shared.CodeInvalidName
+	}
+	return shared.CodeTextInvalid
 }
 
 func decodeValues(dec *schema.Decoder, dst any, v url.Values, code string) error {

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -142,9 +141,9 @@ func NewManager(opt Options) *Manager {
 	}
 }
 
-// nameKey makes names unique without regard to case, so "Alice" cannot
-// pose as "alice".
-func nameKey(name string) string { return strings.ToLower(name) }
+// nameKey makes names unique by how they look, so neither "Alice" nor a
+// Cyrillic "аlice" can pose as "alice" (shared.NameKey).
+func nameKey(name string) string { return shared.NameKey(name) }
 
 func newToken() string {
 	b := make([]byte, 32) // 256 bits
