@@ -31,6 +31,7 @@ var statusOf = map[string]int{
 	shared.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
 	shared.CodeUnsupportedType:    http.StatusUnsupportedMediaType,
 	shared.CodeRateLimited:        http.StatusTooManyRequests,
+	shared.CodeCrossSite:          http.StatusForbidden,
 	shared.CodeInternal:           http.StatusInternalServerError,
 	shared.CodeOverCapacity:       http.StatusServiceUnavailable,
 	shared.CodeUnavailable:        http.StatusServiceUnavailable,

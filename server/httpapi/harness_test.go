@@ -116,8 +116,17 @@ func (h *harness) do(method, path, token, contentType, body string) reply {
 
 func (h *harness) doCtx(ctx context.Context, method, path, token, contentType, body string) reply {
 	h.t.Helper()
+	return h.doHeader(ctx, nil, method, path, token, contentType, body)
+}
+
+// doHeader is do with further request headers.
+func (h *harness) doHeader(ctx context.Context, header http.Header, method, path, token, contentType, body string) reply {
+	h.t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, h.url+path, strings.NewReader(body))
 	require.NoError(h.t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

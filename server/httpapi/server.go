@@ -36,6 +36,9 @@ type Config struct {
 	SessionBurst int
 	// LegacyNames bounds the textbook endpoints' per-name cursors (default 10000).
 	LegacyNames int
+	// TrustedOrigins are origins besides the server's own ("https://host[:port]")
+	// whose pages may make state-changing requests.
+	TrustedOrigins []string
 }
 
 // Server is the HTTP side of Parley.
@@ -49,6 +52,7 @@ type Server struct {
 	lot          *park.Lot
 	sessionLimit *keyedLimiter
 	legacy       *legacyCursors
+	crossSite    *http.CrossOriginProtection
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -68,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LegacyNames <= 0 {
 		cfg.LegacyNames = 10000
 	}
-	return &Server{
+	s := &Server{
 		hub:          cfg.Hub,
 		sessions:     cfg.Sessions,
 		ui:           cfg.UI,
@@ -77,7 +81,12 @@ func New(cfg Config) (*Server, error) {
 		lot:          cfg.Lot,
 		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
 		legacy:       newLegacyCursors(cfg.LegacyNames),
-	}, nil
+	}
+	var err error
+	if s.crossSite, err = newCrossSite(cfg.TrustedOrigins, http.HandlerFunc(s.denyCrossSite)); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Handler returns every route of Parley on a private mux.
@@ -102,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 	if s.ui != nil {
 		mux.Handle("/", s.ui)
 	}
-	return s.recover(mux)
+	return s.recover(s.crossSite.Handler(mux))
 }
 
 // recover turns a panic in one handler into a 500 for that request alone, so

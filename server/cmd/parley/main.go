@@ -54,6 +54,7 @@ type config struct {
 	logLevel    string
 	tlsCert     string
 	tlsKey      string
+	origins     string
 	pprofAddr   string
 }
 
@@ -76,6 +77,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.origins, "trusted-origins", "", "comma-separated origins (https://host[:port]) besides the server's own whose pages may post; others are refused with cross_site")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (keep it on loopback); empty: off")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -158,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
-		SessionRate: rate.Limit(c.sessionRate),
+		SessionRate: rate.Limit(c.sessionRate), TrustedOrigins: splitList(c.origins),
 	})
 	if err != nil {
 		return err
@@ -253,4 +255,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
