@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -57,7 +58,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	c := testclock.New(time.Now())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	st := settings{
-		api:     httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, Logger: log},
+		api:     httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, LegacySendRate: rate.Inf, LegacySendBurst: 1000, Logger: log},
 		session: session.Options{Now: c.Now, SendRate: rate.Inf, SendBurst: 1000, Logger: log},
 		queue:   queue.Options{History: 100, Logger: log},
 		store:   memstore.New(0),
@@ -91,7 +92,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		require.NoError(t, lot.Close())
 		hub.Close()
 	})
-	return &harness{t: t, url: srv.URL, hub: hub, sessions: sessions, api: api, clock: c, client: srv.Client()}
+	// A browser keeps cookies: the textbook's cursors live in one.
+	client := srv.Client()
+	client.Jar, err = cookiejar.New(nil)
+	require.NoError(t, err)
+	return &harness{t: t, url: srv.URL, hub: hub, sessions: sessions, api: api, clock: c, client: client}
 }
 
 type reply struct {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"net/http"
 	"sync"
 	"time"
@@ -14,6 +16,12 @@ import (
 // The textbook's endpoints, kept so that its jQuery page works unchanged:
 // POST /send_msg/ appends to lobby; GET /get_msg/?name=X returns one text
 // message per call from X's own cursor, or status false after 10 s.
+//
+// What the textbook did not guard, they do (issue 8): a post never carries
+// the name of a live session (name_taken) and is marked Via "textbook";
+// posts are rate-limited per client address; and a cursor belongs to one
+// browser as well as a name, through a cookie, so nobody can take another
+// browser's messages by asking for its name.
 
 type legacySend struct {
 	Content string `json:"content" schema:"content"`
@@ -22,6 +30,10 @@ type legacySend struct {
 
 // handleLegacySend serves POST /send_msg/.
 func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := s.legacySendLimit.allow(clientIP(r)); !ok {
+		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "posting too fast from this address; retry shortly"), wait))
+		return
+	}
 	var req legacySend
 	if err := decodeBody(w, r, s.dec, &req); err != nil {
 		writeError(w, r, s.log, err)
@@ -36,12 +48,20 @@ func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 		}
 		author = name
 	}
+	// Refused rather than stored under a changed name: the textbook page
+	// shows no error, but a post that silently appeared under another name
+	// would be worse, and a name in use is one a session holds right now.
+	if s.sessions.NameInUse(author) {
+		writeError(w, r, s.log, shared.Errorf(shared.CodeNameTaken, "the name %q belongs to a live session; the textbook endpoint cannot post as it", author))
+		return
+	}
 	text, err := shared.NormalizeText(req.Content)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if _, _, err := s.hub.Append(r.Context(), shared.Message{Room: shared.LegacyRoom, Kind: shared.KindText, Author: author, Text: text}); err != nil {
+	msg := shared.Message{Room: shared.LegacyRoom, Kind: shared.KindText, Author: author, Text: text, Via: shared.ViaTextbook}
+	if _, _, err := s.hub.Append(r.Context(), msg); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -50,12 +70,41 @@ func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("OK"))
 }
 
+// legacyCookie names the cookie that ties textbook cursors to one browser.
+const legacyCookie = "parley_textbook"
+
+// legacyBrowser returns the request's browser id from its cookie, issuing a
+// new one when it has none (or one that is not ours). HttpOnly: no script
+// reads it; SameSite=Lax: other sites' subrequests do not carry it.
+func legacyBrowser(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(legacyCookie); err == nil && validBrowserID(c.Value) {
+		return c.Value
+	}
+	b := make([]byte, 16) // 128 bits: not guessable
+	_, _ = rand.Read(b)   // never fails on supported platforms
+	id := base64.RawURLEncoding.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{
+		Name: legacyCookie, Value: id, Path: "/",
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+	})
+	return id
+}
+
+func validBrowserID(v string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	return err == nil && len(b) == 16
+}
+
+// legacyKey is the key of a textbook cursor: a name as read by one browser.
+func legacyKey(browser, name string) string { return browser + "\x00" + name }
+
 // handleLegacyHome serves GET /home/?name=X: it registers X's cursor at the
-// head of lobby, as the textbook's home view created X's queue, then sends
-// the browser to the app.
+// head of lobby for this browser, as the textbook's home view created X's
+// queue, then sends the browser to the app.
 func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
+	browser := legacyBrowser(w, r)
 	if name, err := shared.NormalizeName(r.URL.Query().Get("name")); err == nil {
-		if _, err := s.legacy.cursor(r.Context(), s.hub, name); err != nil {
+		if _, err := s.legacy.cursor(r.Context(), s.hub, legacyKey(browser, name)); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -63,13 +112,16 @@ func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// handleLegacyGet serves GET /get_msg/?name=X.
+// handleLegacyGet serves GET /get_msg/?name=X. A browser that has not been
+// to /home/ gets its cookie and a cursor at the head now, as the textbook
+// created a queue for a name when first seen.
 func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	name, err := shared.NormalizeName(r.URL.Query().Get("name"))
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
+	key := legacyKey(legacyBrowser(w, r), name)
 	until := deadline(r.Context(), shared.LegacyWait)
 	ctx, cancel := context.WithDeadline(r.Context(), until)
 	defer cancel()
@@ -80,7 +132,7 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.sessions.Done(hold)
 	for {
-		cur, err := s.legacy.cursor(ctx, s.hub, name)
+		cur, err := s.legacy.cursor(ctx, s.hub, key)
 		if err != nil {
 			break
 		}
@@ -91,9 +143,9 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 			break // timeout, client gone, or shutdown: answer "nothing"
 		}
 		next, msg, found := legacyPick(cur, resp)
-		// Advance only if no concurrent request for the same name moved the
-		// cursor meanwhile; otherwise read again from where it is now.
-		if !s.legacy.advance(name, cur, next) {
+		// Advance only if no concurrent request of the same browser and name
+		// moved the cursor meanwhile; otherwise read again from where it is.
+		if !s.legacy.advance(key, cur, next) {
 			continue
 		}
 		if found {
@@ -125,8 +177,8 @@ type legacyCursor struct {
 	seq   uint64
 }
 
-// legacyCursors maps textbook names to their cursors in lobby, bounded: the
-// least recently used name is forgotten first.
+// legacyCursors maps textbook cursor keys (legacyKey) to their cursors in
+// lobby, bounded: the least recently used is forgotten first.
 type legacyCursors struct {
 	max int
 
@@ -143,7 +195,7 @@ func newLegacyCursors(max int) *legacyCursors {
 	return &legacyCursors{max: max, cursors: make(map[string]*legacyEntry)}
 }
 
-// cursor returns name's cursor, registering it at lobby's head when new.
+// cursor returns key's cursor, registering it at lobby's head when new.
 func (c *legacyCursors) cursor(ctx context.Context, hub *queue.Hub, name string) (legacyCursor, error) {
 	c.mu.Lock()
 	if e := c.cursors[name]; e != nil {
@@ -170,7 +222,7 @@ func (c *legacyCursors) cursor(ctx context.Context, hub *queue.Hub, name string)
 	return cur, nil
 }
 
-// advance moves name's cursor from old to next if it is still at old.
+// advance moves key's cursor from old to next if it is still at old.
 func (c *legacyCursors) advance(name string, old, next legacyCursor) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

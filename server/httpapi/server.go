@@ -34,8 +34,14 @@ type Config struct {
 	// (default 1/s, burst 20).
 	SessionRate  rate.Limit
 	SessionBurst int
-	// LegacyNames bounds the textbook endpoints' per-name cursors (default 10000).
+	// LegacyNames bounds the textbook endpoints' cursors, one per browser
+	// and name (default 10000).
 	LegacyNames int
+	// LegacySendRate and LegacySendBurst bound POST /send_msg/ per client
+	// IP (default 1/s, burst 10): it needs no session, so no session's send
+	// limit applies.
+	LegacySendRate  rate.Limit
+	LegacySendBurst int
 	// TrustedOrigins are origins besides the server's own ("https://host[:port]")
 	// whose pages may make state-changing requests.
 	TrustedOrigins []string
@@ -49,10 +55,11 @@ type Server struct {
 	log      *slog.Logger
 	dec      *schema.Decoder
 
-	lot          *park.Lot
-	sessionLimit *keyedLimiter
-	legacy       *legacyCursors
-	crossSite    *http.CrossOriginProtection
+	lot             *park.Lot
+	sessionLimit    *keyedLimiter
+	legacySendLimit *keyedLimiter
+	legacy          *legacyCursors
+	crossSite       *http.CrossOriginProtection
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -72,15 +79,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LegacyNames <= 0 {
 		cfg.LegacyNames = 10000
 	}
+	if cfg.LegacySendRate <= 0 {
+		cfg.LegacySendRate = 1
+	}
+	if cfg.LegacySendBurst <= 0 {
+		cfg.LegacySendBurst = 10
+	}
 	s := &Server{
-		hub:          cfg.Hub,
-		sessions:     cfg.Sessions,
-		ui:           cfg.UI,
-		log:          cfg.Logger,
-		dec:          newDecoder(),
-		lot:          cfg.Lot,
-		sessionLimit: newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
-		legacy:       newLegacyCursors(cfg.LegacyNames),
+		hub:             cfg.Hub,
+		sessions:        cfg.Sessions,
+		ui:              cfg.UI,
+		log:             cfg.Logger,
+		dec:             newDecoder(),
+		lot:             cfg.Lot,
+		sessionLimit:    newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
+		legacy:          newLegacyCursors(cfg.LegacyNames),
+		legacySendLimit: newKeyedLimiter(cfg.LegacySendRate, cfg.LegacySendBurst, 10000),
 	}
 	var err error
 	if s.crossSite, err = newCrossSite(cfg.TrustedOrigins, http.HandlerFunc(s.denyCrossSite)); err != nil {

@@ -173,6 +173,16 @@ func (m *Manager) Create(name string) (*Session, error) {
 	return s, nil
 }
 
+// NameInUse reports whether a live session holds name or one that looks
+// like it (nameKey), so that the textbook's /send_msg/ cannot post as it.
+func (m *Manager) NameInUse(name string) bool {
+	key := nameKey(name) // outside the lock: the skeleton is the costly part
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, taken := m.byName[key]
+	return taken
+}
+
 // Lookup returns the live session with token, or unknown_token.
 func (m *Manager) Lookup(token string) (*Session, error) {
 	m.mu.Lock()
