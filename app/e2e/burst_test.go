@@ -35,7 +35,7 @@ func (s *server) legacyBurst(t *testing.T, prefix string, n int) {
 // burst of 1,000 more renders without freezing the page: the DOM holds a
 // bounded window, older messages come on demand.
 func TestBurstAndLongHistory(t *testing.T) {
-	srv := startServer(t, "-history", "6000")
+	srv := startServer(t, "-history", "6000", "-textbook-rate", "0")
 	srv.legacyBurst(t, "history", 5000)
 
 	b := newBrowser(t)

@@ -41,21 +41,22 @@ func main() {
 
 // config is everything run reads from flags and PARLEY_* variables.
 type config struct {
-	addr        string
-	store       string
-	data        string
-	web         string
-	history     int
-	sessionTTL  time.Duration
-	maxPolls    int
-	maxRooms    int
-	sendRate    float64
-	sessionRate float64
-	logLevel    string
-	tlsCert     string
-	tlsKey      string
-	origins     string
-	pprofAddr   string
+	addr         string
+	store        string
+	data         string
+	web          string
+	history      int
+	sessionTTL   time.Duration
+	maxPolls     int
+	maxRooms     int
+	sendRate     float64
+	sessionRate  float64
+	logLevel     string
+	tlsCert      string
+	tlsKey       string
+	origins      string
+	textbookRate float64
+	pprofAddr    string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -77,6 +78,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.Float64Var(&c.textbookRate, "textbook-rate", 1, "posts per second one client address may make to the textbook's /send_msg/ (burst 10); 0: no limit")
 	fs.StringVar(&c.origins, "trusted-origins", "", "comma-separated origins (https://host[:port]) besides the server's own whose pages may post; others are refused with cross_site")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (keep it on loopback); empty: off")
 	var envErr error
@@ -108,6 +110,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-rooms must be at least 1")
 	case c.sendRate <= 0 || c.sessionRate <= 0:
 		return c, errors.New("-send-rate and -session-rate must be positive")
+	case c.textbookRate < 0:
+		return c, errors.New("-textbook-rate must not be negative")
 	case (c.tlsCert == "") != (c.tlsKey == ""):
 		return c, errors.New("-tls-cert and -tls-key go together")
 	}
@@ -158,9 +162,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("ui: %w", err)
 	}
+	textbookRate := rate.Limit(c.textbookRate)
+	if textbookRate == 0 {
+		textbookRate = rate.Inf
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
 		SessionRate: rate.Limit(c.sessionRate), TrustedOrigins: splitList(c.origins),
+		LegacySendRate: textbookRate,
 	})
 	if err != nil {
 		return err

@@ -709,31 +709,34 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
 		history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxRooms: 10000, logLevel: "info",
-		sendRate: 5, sessionRate: 1,
+		sendRate: 5, sessionRate: 1, textbookRate: 1,
 	}, c)
 }
 
 func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	vars := map[string]string{
-		"PARLEY_ADDR":         "127.0.0.1:9999",
-		"PARLEY_STORE":        "memory",
-		"PARLEY_DATA":         "/tmp/x.db",
-		"PARLEY_WEB":          "/srv/web",
-		"PARLEY_HISTORY":      "50",
-		"PARLEY_SESSION_TTL":  "30s",
-		"PARLEY_MAX_POLLS":    "7",
-		"PARLEY_MAX_ROOMS":    "8",
-		"PARLEY_LOG_LEVEL":    "debug",
-		"PARLEY_SEND_RATE":    "50",
-		"PARLEY_SESSION_RATE": "2.5",
+		"PARLEY_ADDR":            "127.0.0.1:9999",
+		"PARLEY_STORE":           "memory",
+		"PARLEY_DATA":            "/tmp/x.db",
+		"PARLEY_WEB":             "/srv/web",
+		"PARLEY_HISTORY":         "50",
+		"PARLEY_SESSION_TTL":     "30s",
+		"PARLEY_MAX_POLLS":       "7",
+		"PARLEY_MAX_ROOMS":       "8",
+		"PARLEY_LOG_LEVEL":       "debug",
+		"PARLEY_SEND_RATE":       "50",
+		"PARLEY_SESSION_RATE":    "2.5",
+		"PARLEY_TEXTBOOK_RATE":   "0",
+		"PARLEY_TRUSTED_ORIGINS": "https://a.example, https://b.example",
 	}
 	c, err := parseConfig(nil, env(vars), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
 		history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxRooms: 8, logLevel: "debug",
-		sendRate: 50, sessionRate: 2.5,
+		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example",
 	}, c)
+	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
 
 	c, err = parseConfig([]string{"-addr", "127.0.0.1:0", "-history", "3", "-store", "bolt"}, env(vars), io.Discard)
 	require.NoError(t, err)
@@ -763,6 +766,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative max rooms", []string{"-max-rooms", "-3"}, nil, "-max-rooms must be at least 1"},
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
+		{"negative textbook rate", []string{"-textbook-rate", "-1"}, nil, "-textbook-rate must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, env(tc.vars), io.Discard)
