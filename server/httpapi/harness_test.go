@@ -46,6 +46,10 @@ type settings struct {
 	store   queue.Store
 	// noPark holds polls on their handlers' goroutines, as on HTTP/2.
 	noPark bool
+	// ui serves what is not the API; nil: a stub answering "ui".
+	ui http.Handler
+	// tls serves HTTPS.
+	tls bool
 }
 
 type option func(*settings)
@@ -76,7 +80,10 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	if !st.noPark {
 		cfg.Lot = lot
 	}
-	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
+	cfg.UI = st.ui
+	if cfg.UI == nil {
+		cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
+	}
 	api, err := httpapi.New(cfg)
 	require.NoError(t, err)
 	handler := api.Handler()
@@ -85,7 +92,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	}
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Listener = lot.Listener(srv.Listener)
-	srv.Start()
+	if st.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		hub.Drain()
 		srv.Close()

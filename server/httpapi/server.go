@@ -125,7 +125,7 @@ func (s *Server) Handler() http.Handler {
 	if s.ui != nil {
 		mux.Handle("/", s.ui)
 	}
-	return s.recover(s.crossSite.Handler(mux))
+	return securityHeaders(s.recover(s.crossSite.Handler(mux)))
 }
 
 // recover turns a panic in one handler into a 500 for that request alone, so
