@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -885,4 +886,35 @@ func TestRunServesAndStopsOnCancel(t *testing.T) {
 	require.Contains(t, p.log.String(), "msg=stopped")
 	_, err := os.Stat(vars["PARLEY_DATA"])
 	require.NoError(t, err, "the bolt file is where PARLEY_DATA says")
+}
+
+// TestHugeHeaderIs431: issue 8 sent a 900 KB header and it was read and
+// held; the server now refuses heads over maxHeaderBytes.
+func TestHugeHeaderIs431(t *testing.T) {
+	dir := t.TempDir()
+	p := startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir}, nil)
+	base := "http://" + p.addr
+	waitHealthy(t, base)
+
+	conn, err := net.Dial("tcp", p.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	// Write in the background: the server answers before reading it all.
+	go func() {
+		_, _ = fmt.Fprintf(conn, "GET /api/rooms/lobby/messages?wait=0 HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", 900<<10))
+	}()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, status, " 431 ")
+
+	// A head of ordinary size is served.
+	req, err := http.NewRequest("GET", base+"/api/rooms/lobby/messages?wait=0", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Fine", strings.Repeat("a", 8<<10))
+	resp, err := newClient(t).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	p.stop(t)
 }
