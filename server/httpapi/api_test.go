@@ -265,6 +265,8 @@ func TestPollErrors(t *testing.T) {
 		"limit=0":          shared.CodeInvalidParam,
 		"limit=501":        shared.CodeInvalidParam,
 		"limit=many":       shared.CodeInvalidParam,
+		"after=1&after=9":  shared.CodeInvalidParam, // issue 8: one endpoint took the first, another the last
+		"wait=0&WAIT=60":   shared.CodeInvalidParam,
 	} {
 		r := h.do("GET", "/api/rooms/lobby/messages?"+q, "", "", "")
 		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", q, r.body)

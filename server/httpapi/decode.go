@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -94,7 +95,24 @@ func invalidUTF8Code(dst any) string {
 	return shared.CodeTextInvalid
 }
 
+// decodeValues decodes a query or form into dst, refusing a field of dst
+// given twice (in any case: schema matches keys case-insensitively), where
+// one reader would take the first and another the last.
 func decodeValues(dec *schema.Decoder, dst any, v url.Values, code string) error {
+	for _, field := range schemaFields(dst) {
+		n := 0
+		for k, vs := range v {
+			if strings.EqualFold(k, field) {
+				n += len(vs)
+			}
+		}
+		if n > 1 {
+			if code == shared.CodeInvalidParam {
+				return duplicated(field)
+			}
+			return shared.Errorf(code, "%s is given more than once", field)
+		}
+	}
 	if err := dec.Decode(dst, v); err != nil {
 		var multi schema.MultiError
 		if errors.As(err, &multi) {
@@ -105,6 +123,25 @@ func decodeValues(dec *schema.Decoder, dst any, v url.Values, code string) error
 		return shared.Errorf(code, "%v", err)
 	}
 	return nil
+}
+
+// schemaFields lists the schema names of the fields of the struct dst
+// points to.
+func schemaFields(dst any) []string {
+	t := reflect.TypeOf(dst)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("schema"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func describe(err error) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,16 @@ func validBrowserID(v string) bool {
 	return err == nil && len(b) == 16
 }
 
+// legacyName is the query's name, normalised; given twice it is refused,
+// like every repeated parameter.
+func legacyName(r *http.Request) (string, error) {
+	names := r.URL.Query()["name"]
+	if len(names) > 1 {
+		return "", duplicated("name")
+	}
+	return shared.NormalizeName(strings.Join(names, ""))
+}
+
 // legacyKey is the key of a textbook cursor: a name as read by one browser.
 func legacyKey(browser, name string) string { return browser + "\x00" + name }
 
@@ -103,7 +114,7 @@ func legacyKey(browser, name string) string { return browser + "\x00" + name }
 // queue, then sends the browser to the app.
 func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 	browser := legacyBrowser(w, r)
-	if name, err := shared.NormalizeName(r.URL.Query().Get("name")); err == nil {
+	if name, err := legacyName(r); err == nil {
 		if _, err := s.legacy.cursor(r.Context(), s.hub, legacyKey(browser, name)); err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -116,7 +127,7 @@ func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 // to /home/ gets its cookie and a cursor at the head now, as the textbook
 // created a queue for a name when first seen.
 func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
-	name, err := shared.NormalizeName(r.URL.Query().Get("name"))
+	name, err := legacyName(r)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
