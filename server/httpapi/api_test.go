@@ -399,3 +399,31 @@ func TestStoreFailureIs503AndOthersKeepServing(t *testing.T) {
 	h.poll("", "lobby", "")
 	require.Equal(t, http.StatusOK, h.do("GET", "/healthz", "", "", "").status)
 }
+
+// roomlessStore cannot create or load a room, as a failed disk would.
+type roomlessStore struct{ queue.Store }
+
+func (roomlessStore) LoadRoom(context.Context, string) (queue.RoomState, error) {
+	return queue.RoomState{}, errors.New("input/output error")
+}
+
+// TestRoomCreationStoreFailureIs503: issue 8 saw 500 internal where the
+// docs promise 503 unavailable with Retry-After. Every way of creating a
+// room (poll, send, the textbook's endpoints) answers it.
+func TestRoomCreationStoreFailureIs503(t *testing.T) {
+	h := newHarness(t, func(s *settings) { s.store = roomlessStore{memstore.New(0)} })
+	tok := h.join("alice")
+	for _, c := range []struct{ method, path, token, ctype, body string }{
+		{"GET", "/api/rooms/fresh/messages?wait=0", "", "", ""},
+		{"GET", "/api/rooms/fresh/messages?wait=5", tok, "", ""},
+		{"POST", "/api/rooms/other/messages", tok, jsonType, `{"text":"hi"}`},
+		{"POST", "/send_msg/", "", formType, "content=hi"},
+		{"GET", "/get_msg/?name=x", "", "", ""},
+	} {
+		r := h.do(c.method, c.path, c.token, c.ctype, c.body)
+		require.Equal(t, http.StatusServiceUnavailable, r.status, "%s %s: %s", c.method, c.path, r.body)
+		require.Equal(t, shared.CodeUnavailable, r.errCode(t), c.path)
+		require.NotEmpty(t, r.header.Get("Retry-After"), c.path)
+		require.NotContains(t, string(r.body), "input/output", "operators' details stay in the log")
+	}
+}

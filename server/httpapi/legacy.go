@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -144,12 +145,18 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	defer s.sessions.Done(hold)
 	for {
 		cur, err := s.legacy.cursor(ctx, s.hub, key)
-		if err != nil {
-			break
+		var resp *queue.Page
+		if err == nil {
+			resp, err = s.hub.Read(ctx, shared.LegacyRoom, queue.Query{
+				After: &cur.seq, Epoch: cur.epoch, Limit: shared.MaxLimit, Wait: time.Until(until),
+			})
 		}
-		resp, err := s.hub.Read(ctx, shared.LegacyRoom, queue.Query{
-			After: &cur.seq, Epoch: cur.epoch, Limit: shared.MaxLimit, Wait: time.Until(until),
-		})
+		if errors.Is(err, queue.ErrStore) {
+			// Not "nothing new" after a wait that never happened: the store
+			// failed, and 503 with Retry-After says so, as the API does.
+			writeError(w, r, s.log, err)
+			return
+		}
 		if err != nil || len(resp.Messages) == 0 && !resp.Reset {
 			break // timeout, client gone, or shutdown: answer "nothing"
 		}
