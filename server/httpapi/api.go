@@ -13,17 +13,17 @@ import (
 // handleCreateSession serves POST /api/session.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := s.sessionLimit.allow(clientIP(r)); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait))
+		s.writeError(w, r, withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait))
 		return
 	}
 	var req shared.SessionRequest
 	if err := s.decodeRequest(w, r, &req); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	sess, err := s.sessions.Create(req.Name)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	s.log.Info("session created", "name", sess.Name)
@@ -34,11 +34,11 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	tok, _ := bearer(r)
 	if tok == "" {
-		writeError(w, r, s.log, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
+		s.writeError(w, r, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
 		return
 	}
 	if err := s.sessions.End(tok); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -67,7 +67,7 @@ func roomOf(r *http.Request) (string, error) {
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	room, err := roomOf(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	sess, err := s.session(r)
@@ -75,23 +75,23 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		err = shared.Errorf(shared.CodeUnauthorized, "sending needs a session: POST /api/session first")
 	}
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	var req shared.SendRequest
 	if err := s.decodeRequest(w, r, &req); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if ok, wait := s.sessions.AllowSend(sess); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait))
+		s.writeError(w, r, withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait))
 		return
 	}
 	msg, dup, err := s.hub.Append(r.Context(), shared.Message{
 		Room: room, Kind: shared.KindText, Author: sess.Name, Text: req.Text, ClientMsgID: req.ClientMsgID,
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	status := http.StatusCreated
@@ -105,7 +105,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 	room, err := roomOf(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: s.sessions.Members(room)})

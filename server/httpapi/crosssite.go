@@ -31,5 +31,5 @@ func newCrossSite(trusted []string, deny http.Handler) (*http.CrossOriginProtect
 
 // denyCrossSite answers a request the cross-site guard refused.
 func (s *Server) denyCrossSite(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, s.log, shared.Errorf(shared.CodeCrossSite, "%s %s from another site is refused", r.Method, r.URL.Path))
+	s.writeError(w, r, shared.Errorf(shared.CodeCrossSite, "%s %s from another site is refused", r.Method, r.URL.Path))
 }

@@ -48,10 +48,16 @@ func (e retryAfter) Unwrap() error { return e.err }
 
 func withRetry(err *shared.Error, after time.Duration) error { return retryAfter{err, after} }
 
-// writeError answers err as JSON. Errors that are not *shared.Error are
-// logged and answered as internal, without their text: it may hold details
-// meant for operators, not clients.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// writeError answers err as JSON (writeError) and counts it by code for
+// /metrics.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.metrics.refused(writeError(w, r, s.log, err))
+}
+
+// writeError answers err as JSON and returns its code. Errors that are not
+// *shared.Error are logged and answered as internal, without their text: it
+// may hold details meant for operators, not clients.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (code string) {
 	var e *shared.Error
 	if !errors.As(err, &e) {
 		switch {
@@ -72,7 +78,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status = http.StatusInternalServerError
 	}
 	if r.Context().Err() != nil {
-		return // the client has gone; nobody reads the answer
+		return e.Code // the client has gone; nobody reads the answer
 	}
 	switch {
 	case status == http.StatusInternalServerError:
@@ -87,6 +93,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, shared.ErrorResponse{Error: e})
+	return e.Code
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

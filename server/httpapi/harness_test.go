@@ -50,6 +50,8 @@ type settings struct {
 	ui http.Handler
 	// tls serves HTTPS.
 	tls bool
+	// logs, when set, also receives every log line, at debug level.
+	logs io.Writer
 }
 
 type option func(*settings)
@@ -70,13 +72,18 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	for _, o := range opts {
 		o(&st)
 	}
-	hub := queue.New(st.store, st.queue)
+	if st.logs != nil {
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), st.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		st.api.Logger, st.session.Logger, st.queue.Logger = log, log, log
+	}
+	metrics := httpapi.NewMetrics()
+	hub := queue.New(metrics.Store(st.store), st.queue)
 	sessions := session.NewManager(st.session)
 	// Held polls are parked, as in production.
 	lot, err := park.New(park.Options{Logger: log})
 	require.NoError(t, err)
 	cfg := st.api
-	cfg.Hub, cfg.Sessions = hub, sessions
+	cfg.Hub, cfg.Sessions, cfg.Metrics = hub, sessions, metrics
 	if !st.noPark {
 		cfg.Lot = lot
 	}

@@ -33,19 +33,19 @@ type legacySend struct {
 // handleLegacySend serves POST /send_msg/.
 func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := s.legacySendLimit.allow(clientIP(r)); !ok {
-		writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeRateLimited, "posting too fast from this address; retry shortly"), wait))
+		s.writeError(w, r, withRetry(shared.Errorf(shared.CodeRateLimited, "posting too fast from this address; retry shortly"), wait))
 		return
 	}
 	var req legacySend
 	if err := decodeBody(w, r, s.dec, &req); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	author := "anonymous"
 	if req.Name != "" {
 		name, err := shared.NormalizeName(req.Name)
 		if err != nil {
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 			return
 		}
 		author = name
@@ -54,17 +54,17 @@ func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 	// shows no error, but a post that silently appeared under another name
 	// would be worse, and a name in use is one a session holds right now.
 	if s.sessions.NameInUse(author) {
-		writeError(w, r, s.log, shared.Errorf(shared.CodeNameTaken, "the name %q belongs to a live session; the textbook endpoint cannot post as it", author))
+		s.writeError(w, r, shared.Errorf(shared.CodeNameTaken, "the name %q belongs to a live session; the textbook endpoint cannot post as it", author))
 		return
 	}
 	text, err := shared.NormalizeText(req.Content)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	msg := shared.Message{Room: shared.LegacyRoom, Kind: shared.KindText, Author: author, Text: text, Via: shared.ViaTextbook}
 	if _, _, err := s.hub.Append(r.Context(), msg); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -117,7 +117,7 @@ func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 	browser := legacyBrowser(w, r)
 	if name, err := legacyName(r); err == nil {
 		if _, err := s.legacy.cursor(r.Context(), s.hub, legacyKey(browser, name)); err != nil {
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 			return
 		}
 	}
@@ -130,7 +130,7 @@ func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	name, err := legacyName(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	key := legacyKey(legacyBrowser(w, r), name)
@@ -139,7 +139,7 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	hold, err := s.sessions.Hold(nil, shared.LegacyRoom, session.ReleaseFunc(cancel))
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	defer s.sessions.Done(hold)
@@ -154,7 +154,7 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, queue.ErrStore) {
 			// Not "nothing new" after a wait that never happened: the store
 			// failed, and 503 with Retry-After says so, as the API does.
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 			return
 		}
 		if err != nil || len(resp.Messages) == 0 && !resp.Reset {

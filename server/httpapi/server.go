@@ -42,6 +42,12 @@ type Config struct {
 	// limit applies.
 	LegacySendRate  rate.Limit
 	LegacySendBurst int
+	// Metrics collects what /metrics serves; nil makes one. Wrap the hub's
+	// store with Metrics.Store to measure commits.
+	Metrics *Metrics
+	// MetricsElsewhere leaves GET /metrics off Handler, for a server that
+	// serves MetricsHandler on its own address.
+	MetricsElsewhere bool
 	// TrustedOrigins are origins besides the server's own ("https://host[:port]")
 	// whose pages may make state-changing requests.
 	TrustedOrigins []string
@@ -60,6 +66,8 @@ type Server struct {
 	legacySendLimit *keyedLimiter
 	legacy          *legacyCursors
 	crossSite       *http.CrossOriginProtection
+	metrics         *Metrics
+	metricsRoute    bool
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -96,6 +104,13 @@ func New(cfg Config) (*Server, error) {
 		legacy:          newLegacyCursors(cfg.LegacyNames),
 		legacySendLimit: newKeyedLimiter(cfg.LegacySendRate, cfg.LegacySendBurst, 10000),
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	s.metrics, s.metricsRoute = cfg.Metrics, !cfg.MetricsElsewhere
+	if err := s.registerMetrics(); err != nil {
+		return nil, err
+	}
 	var err error
 	if s.crossSite, err = newCrossSite(cfg.TrustedOrigins, http.HandlerFunc(s.denyCrossSite)); err != nil {
 		return nil, err
@@ -107,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	if s.metricsRoute {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 
 	mux.HandleFunc("POST /api/session", s.handleCreateSession)
 	mux.HandleFunc("DELETE /api/session", s.handleEndSession)
@@ -138,7 +156,7 @@ func (s *Server) recover(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
-				writeError(w, r, s.log, shared.Errorf(shared.CodeInternal, "internal error"))
+				s.writeError(w, r, shared.Errorf(shared.CodeInternal, "internal error"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -167,7 +185,7 @@ var apiMethods = []struct {
 func (s *Server) methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, s.log, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+		s.writeError(w, r, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
 	})
 }
 
@@ -180,7 +198,7 @@ func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, r, s.log, shared.Errorf(shared.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
+	s.writeError(w, r, shared.Errorf(shared.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 }
 
 // HeldPolls returns the number of polls held now.

@@ -57,6 +57,7 @@ type config struct {
 	origins      string
 	textbookRate float64
 	pprofAddr    string
+	metricsAddr  string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -80,6 +81,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.Float64Var(&c.textbookRate, "textbook-rate", 1, "posts per second one client address may make to the textbook's /send_msg/ (burst 10); 0: no limit")
 	fs.StringVar(&c.origins, "trusted-origins", "", "comma-separated origins (https://host[:port]) besides the server's own whose pages may post; others are refused with cross_site")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve GET /metrics on this address instead of the main one")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (keep it on loopback); empty: off")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -146,7 +148,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, Logger: log})
+	metrics := httpapi.NewMetrics()
+	hub := queue.New(metrics.Store(store), queue.Options{History: c.history, MaxRooms: c.maxRooms, Logger: log})
 	defer hub.Close()
 	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), MaxHeld: c.maxPolls, Logger: log})
 	lot, err := park.New(park.Options{Logger: log})
@@ -170,6 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
 		SessionRate: rate.Limit(c.sessionRate), TrustedOrigins: splitList(c.origins),
 		LegacySendRate: textbookRate,
+		Metrics:        metrics, MetricsElsewhere: c.metricsAddr != "",
 	})
 	if err != nil {
 		return err
@@ -209,6 +213,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if c.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(c.metricsAddr, api.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	if c.pprofAddr != "" {
 		stopPprof, err := servePprof(c.pprofAddr, log)
 		if err != nil {

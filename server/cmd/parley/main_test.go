@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/server/internal/testlog"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -799,29 +800,10 @@ func TestRunRefusesBadSetup(t *testing.T) {
 	}
 }
 
-// syncBuffer is an io.Writer for run's log that the test reads while run
-// writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inProcess is run() started in this process, as main starts it.
 type inProcess struct {
 	addr   string // host:port from the "parley listening" log line
-	log    *syncBuffer
+	log    *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -831,7 +813,7 @@ type inProcess struct {
 func startInProcess(t *testing.T, args []string, vars map[string]string) *inProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &inProcess{log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	p := &inProcess{log: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	t.Cleanup(cancel)
 	go func() { p.done <- run(ctx, args, env(vars), p.log) }()
 	require.Eventually(t, func() bool {
@@ -916,5 +898,43 @@ func TestHugeHeaderIs431(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	p.stop(t)
+}
+
+// TestMetricsAddress: /metrics is on the main address by default, and only
+// on its own with -metrics-addr.
+func TestMetricsAddress(t *testing.T) {
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := newClient(t).Get(u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	dir := t.TempDir()
+	p := startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir}, nil)
+	waitHealthy(t, "http://"+p.addr)
+	status, body := get("http://" + p.addr + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "parley_held_polls 0")
+	require.Contains(t, body, "parley_store_commit_seconds_bucket")
+	p.stop(t)
+
+	p = startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir, "-metrics-addr", "127.0.0.1:0"}, nil)
+	waitHealthy(t, "http://"+p.addr)
+	var metricsAddr string
+	for line := range strings.Lines(p.log.String()) {
+		if strings.Contains(line, `msg="metrics listening"`) {
+			_, metricsAddr, _ = strings.Cut(strings.TrimSpace(line), "addr=")
+		}
+	}
+	require.NotEmpty(t, metricsAddr)
+	status, body = get("http://" + metricsAddr + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "parley_sessions 0")
+	_, body = get("http://" + p.addr + "/metrics")
+	require.NotContains(t, body, "parley_sessions", "not on the public address")
 	p.stop(t)
 }
