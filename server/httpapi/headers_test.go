@@ -29,6 +29,7 @@ func requireSecurityHeaders(t *testing.T, what string, h http.Header) {
 	require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), what)
 	require.Equal(t, "no-referrer", h.Get("Referrer-Policy"), what)
 	require.Equal(t, "DENY", h.Get("X-Frame-Options"), what)
+	require.Equal(t, "same-origin", h.Get("Cross-Origin-Opener-Policy"), what)
 }
 
 // TestSecurityHeadersOnTheRealUI: issue 8 found no CSP, nosniff, framing
