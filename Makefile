@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPollQueryAgreesWithSchema$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzLoneSurrogate$$' -fuzztime $(FUZZTIME) ./server/httpapi
 
 ## bench: core benchmarks (go test -bench), the whole-system load run, and Parley next to Nchan
 bench: bench-core bench-load bench-peers

@@ -56,6 +56,7 @@ func TestCreateSession(t *testing.T) {
 		{"zero width", formType, "name=%E2%80%8B", 400, shared.CodeInvalidName},
 		{"braille blank", jsonType, `{"name":"\u2800"}`, 400, shared.CodeInvalidName},
 		{"bad utf8 json", jsonType, "{\"name\":\"a\xffb\"}", 400, shared.CodeInvalidName},
+		{"lone surrogate json", jsonType, `{"name":"\udc00bob"}`, 400, shared.CodeInvalidName},
 	} {
 		r := h.do("POST", "/api/session", "", c.ctype, c.body)
 		require.Equal(t, c.status, r.status, "%s: %s", c.name, r.body)
@@ -153,6 +154,7 @@ func TestSendErrors(t *testing.T) {
 		{"control", "lobby", tok, jsonType, `{"text":"a\u0000b"}`, 400, shared.CodeTextInvalid},
 		{"bad utf8", "lobby", tok, formType, `text=%FF%FE`, 400, shared.CodeTextInvalid},
 		{"bad utf8 json", "lobby", tok, jsonType, "{\"text\":\"a\xff\xfeb\"}", 400, shared.CodeTextInvalid},
+		{"lone surrogate json", "lobby", tok, jsonType, `{"text":"a\ud800b"}`, 400, shared.CodeTextInvalid},
 		{"invisible only", "lobby", tok, jsonType, `{"text":"\u200b\u2800\ufeff"}`, 400, shared.CodeTextEmpty},
 		{"zalgo", "lobby", tok, jsonType, `{"text":"a` + strings.Repeat(`\u0301`, 1999) + `"}`, 400, shared.CodeTextInvalid},
 		{"long id", "lobby", tok, jsonType, `{"text":"x","client_msg_id":"` + strings.Repeat("i", 65) + `"}`, 400, shared.CodeClientMsgIDTooLong},
@@ -166,6 +168,9 @@ func TestSendErrors(t *testing.T) {
 	}
 	require.Empty(t, h.poll("", "lobby", "").Messages, "nothing bad was logged")
 	h.send(tok, "lobby", "still serving", "")
+	r := h.do("POST", "/api/rooms/lobby/messages", tok, jsonType, `{"text":"a pair \ud83d\ude00"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "😀")
 }
 
 func TestSendRateLimited(t *testing.T) {

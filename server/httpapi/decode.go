@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -55,7 +56,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst
 			}
 			return shared.Errorf(shared.CodeBadRequest, "cannot read body: %v", err)
 		}
-		if !utf8.Valid(raw) {
+		if !utf8.Valid(raw) || loneSurrogate(raw) {
 			return shared.Errorf(invalidUTF8Code(dst), "body is not valid UTF-8")
 		}
 		if err := json.Unmarshal(raw, dst); err != nil {
@@ -84,6 +85,51 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst
 	default:
 		return shared.Errorf(shared.CodeUnsupportedType, "send application/json or application/x-www-form-urlencoded, not %q", ct)
 	}
+}
+
+// loneSurrogate reports whether a JSON text escapes half a UTF-16 surrogate
+// pair ("\ud800" alone), which encoding/json, like invalid bytes, silently
+// turns into U+FFFD. Backslashes appear only inside strings in valid JSON
+// (invalid JSON is refused by the decoder anyway), so no string state is
+// kept: each escape is read from its backslash.
+func loneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 < len(raw) && raw[i+1] != 'u' {
+			i++ // a two-byte escape: \\, \", \n …
+			continue
+		}
+		r, ok := hex4(raw, i+2)
+		switch {
+		case !ok:
+			return false // malformed: the decoder will say so
+		case 0xDC00 <= r && r <= 0xDFFF:
+			return true // a low half first
+		case 0xD800 <= r && r <= 0xDBFF:
+			low, ok := rune(0), i+7 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u'
+			if ok {
+				low, ok = hex4(raw, i+8)
+			}
+			if !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// hex4 reads the four hex digits at raw[at:].
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[at:at+4]), 16, 32)
+	return rune(n), err == nil
 }
 
 // invalidUTF8Code is the code for a body that is not UTF-8: the code its
