@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -51,10 +52,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst
 		// sent: check the bytes first and refuse them instead.
 		raw, err := io.ReadAll(r.Body)
 		if err != nil {
-			if tooLarge(err) {
-				return bodyTooLarge()
-			}
-			return shared.Errorf(shared.CodeBadRequest, "cannot read body: %v", err)
+			return bodyError(err, "cannot read body")
 		}
 		if !utf8.Valid(raw) || loneSurrogate(raw) {
 			return shared.Errorf(invalidUTF8Code(dst), "body is not valid UTF-8")
@@ -76,10 +74,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dec *schema.Decoder, dst
 			form = r.PostForm
 		}
 		if err != nil {
-			if tooLarge(err) {
-				return bodyTooLarge()
-			}
-			return shared.Errorf(shared.CodeBadRequest, "body is not a valid form: %v", err)
+			return bodyError(err, "body is not a valid form")
 		}
 		return decodeValues(dec, dst, form, shared.CodeBadRequest)
 	default:
@@ -196,6 +191,20 @@ func describe(err error) string {
 		return "not a valid number"
 	}
 	return err.Error()
+}
+
+// bodyError is the answer to a body that could not be read or parsed.
+func bodyError(err error, what string) error {
+	var ne net.Error
+	switch {
+	case tooLarge(err):
+		return bodyTooLarge()
+	case errors.As(err, &ne) && ne.Timeout():
+		// Said plainly, without the connection's addresses that the
+		// network error carries.
+		return shared.Errorf(shared.CodeBadRequest, "the body did not arrive within the read timeout")
+	}
+	return shared.Errorf(shared.CodeBadRequest, "%s: %v", what, err)
 }
 
 func tooLarge(err error) bool {

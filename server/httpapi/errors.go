@@ -77,10 +77,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if r.Context().Err() != nil {
-		return e.Code // the client has gone; nobody reads the answer
-	}
+	// A done context does not mean nobody listens: net/http also cancels
+	// it when the read timeout cuts a slow body, and a handler that then
+	// wrote nothing was answered 200 with an empty body, which the client
+	// took for a stored message (issue 8). So the answer is always written
+	// (to a client that has gone, the write fails harmlessly); only the
+	// log is spared.
+	gone := r.Context().Err() != nil
 	switch {
+	case gone:
 	case status == http.StatusInternalServerError:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
 	case status >= 500:

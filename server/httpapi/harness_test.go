@@ -52,6 +52,8 @@ type settings struct {
 	tls bool
 	// logs, when set, also receives every log line, at debug level.
 	logs io.Writer
+	// readTimeout is the server's ReadTimeout (0: none).
+	readTimeout time.Duration
 }
 
 type option func(*settings)
@@ -98,6 +100,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		lot.Handle("/api/", handler)
 	}
 	srv := httptest.NewUnstartedServer(handler)
+	srv.Config.ReadTimeout = st.readTimeout
 	srv.Listener = lot.Listener(srv.Listener)
 	if st.tls {
 		srv.StartTLS()
