@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 
 // handleCreateSession serves POST /api/session.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.sessionLimit.allow(clientIP(r)); !ok {
+	if ok, wait := s.sessionLimit.allow(s.clientKey(r)); !ok {
 		s.writeError(w, r, withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait))
 		return
 	}
@@ -109,16 +108,6 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: s.sessions.Members(room)})
-}
-
-// clientIP is the peer address. Behind a proxy all clients share its
-// address; the per-IP session limit is then a limit for the proxy.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // deadline is the earliest of now+d and ctx's deadline.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -79,6 +80,25 @@ func TestLookAlikeNamesAreTaken(t *testing.T) {
 	}
 	r := h.do("POST", "/api/session", "", formType, "name=%C3%A9")
 	require.Equal(t, shared.CodeNameTaken, r.errCode(t), "é composed and decomposed are one name")
+}
+
+// TestRateLimitsBehindATrustedProxy: behind a proxy every client shares
+// its address; with the proxy trusted, X-Forwarded-For keys the limit, and
+// a client cannot escape it by sending the header itself.
+func TestRateLimitsBehindATrustedProxy(t *testing.T) {
+	h := newHarness(t, func(s *settings) {
+		s.api.SessionRate, s.api.SessionBurst = rate.Every(time.Hour), 1
+		s.api.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	join := func(xff, name string) int {
+		return h.doHeader(context.Background(), http.Header{"X-Forwarded-For": {xff}}, "POST", "/api/session", "", formType, "name="+name).status
+	}
+	require.Equal(t, http.StatusCreated, join("192.0.2.1", "a"))
+	require.Equal(t, http.StatusTooManyRequests, join("192.0.2.1", "b"))
+	require.Equal(t, http.StatusTooManyRequests, join("203.0.113.9, 192.0.2.1", "b"), "a forged left entry changes nothing")
+	require.Equal(t, http.StatusCreated, join("192.0.2.2", "c"), "another client behind the same proxy")
+	require.Equal(t, http.StatusCreated, join("2001:db8:1:2::1", "d"))
+	require.Equal(t, http.StatusTooManyRequests, join("2001:db8:1:2::99", "e"), "the same /64")
 }
 
 func TestCreateSessionRateLimited(t *testing.T) {

@@ -32,7 +32,7 @@ type legacySend struct {
 
 // handleLegacySend serves POST /send_msg/.
 func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.legacySendLimit.allow(clientIP(r)); !ok {
+	if ok, wait := s.legacySendLimit.allow(s.clientKey(r)); !ok {
 		s.writeError(w, r, withRetry(shared.Errorf(shared.CodeRateLimited, "posting too fast from this address; retry shortly"), wait))
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 
 	"github.com/gorilla/schema"
@@ -48,6 +49,11 @@ type Config struct {
 	// MetricsElsewhere leaves GET /metrics off Handler, for a server that
 	// serves MetricsHandler on its own address.
 	MetricsElsewhere bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client: requests from them are limited per forwarded address
+	// rather than all together as the proxy's. Empty: the peer address is
+	// the client's, and X-Forwarded-For is ignored (anyone can send it).
+	TrustedProxies []netip.Prefix
 	// TrustedOrigins are origins besides the server's own ("https://host[:port]")
 	// whose pages may make state-changing requests.
 	TrustedOrigins []string
@@ -68,6 +74,7 @@ type Server struct {
 	crossSite       *http.CrossOriginProtection
 	metrics         *Metrics
 	metricsRoute    bool
+	trustedProxies  []netip.Prefix
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -102,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 		lot:             cfg.Lot,
 		sessionLimit:    newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000),
 		legacy:          newLegacyCursors(cfg.LegacyNames),
+		trustedProxies:  cfg.TrustedProxies,
 		legacySendLimit: newKeyedLimiter(cfg.LegacySendRate, cfg.LegacySendBurst, 10000),
 	}
 	if cfg.Metrics == nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -55,6 +56,7 @@ type config struct {
 	tlsCert      string
 	tlsKey       string
 	origins      string
+	proxies      string
 	textbookRate float64
 	pprofAddr    string
 	metricsAddr  string
@@ -80,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.Float64Var(&c.textbookRate, "textbook-rate", 1, "posts per second one client address may make to the textbook's /send_msg/ (burst 10); 0: no limit")
+	fs.StringVar(&c.proxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for per-address limits); empty: the peer is the client")
 	fs.StringVar(&c.origins, "trusted-origins", "", "comma-separated origins (https://host[:port]) besides the server's own whose pages may post; others are refused with cross_site")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve GET /metrics on this address instead of the main one")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (keep it on loopback); empty: off")
@@ -116,6 +119,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-textbook-rate must not be negative")
 	case (c.tlsCert == "") != (c.tlsKey == ""):
 		return c, errors.New("-tls-cert and -tls-key go together")
+	}
+	if _, err := parsePrefixes(c.proxies); err != nil {
+		return c, fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	return c, nil
 }
@@ -169,11 +175,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if textbookRate == 0 {
 		textbookRate = rate.Inf
 	}
+	proxies, _ := parsePrefixes(c.proxies) // checked by parseConfig
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
 		SessionRate: rate.Limit(c.sessionRate), TrustedOrigins: splitList(c.origins),
-		LegacySendRate: textbookRate,
-		Metrics:        metrics, MetricsElsewhere: c.metricsAddr != "",
+		LegacySendRate: textbookRate, TrustedProxies: proxies,
+		Metrics: metrics, MetricsElsewhere: c.metricsAddr != "",
 	})
 	if err != nil {
 		return err
@@ -293,4 +300,22 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs and addresses (an
+// address is its own /32 or /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range splitList(v) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -739,6 +739,9 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example",
 	}, c)
 	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
+	proxies, err := parsePrefixes("10.0.0.0/8, 192.0.2.7,::1, 10.1.2.3/8")
+	require.NoError(t, err)
+	require.Equal(t, "[10.0.0.0/8 192.0.2.7/32 ::1/128 10.0.0.0/8]", fmt.Sprint(proxies))
 
 	c, err = parseConfig([]string{"-addr", "127.0.0.1:0", "-history", "3", "-store", "bolt"}, env(vars), io.Discard)
 	require.NoError(t, err)
@@ -769,6 +772,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
 		{"negative textbook rate", []string{"-textbook-rate", "-1"}, nil, "-textbook-rate must not be negative"},
+		{"bad trusted proxy", []string{"-trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, `-trusted-proxies: "proxy.local" is neither`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, env(tc.vars), io.Discard)
