@@ -4,14 +4,12 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,8 +24,9 @@ import (
 // the page's own origin.
 type Client struct {
 	Base string
-	// HTTP is the client used for requests; nil means http.DefaultClient,
-	// which in js/wasm is the browser's Fetch API.
+	// HTTP is the client used for requests outside the browser; nil means
+	// http.DefaultClient. In the browser (js/wasm) requests go to the Fetch
+	// API directly, see transport_js.go.
 	HTTP *http.Client
 }
 
@@ -134,82 +133,67 @@ func (c *Client) Members(ctx context.Context, room string) (shared.MembersRespon
 }
 
 func (c *Client) do(ctx context.Context, method, path, token string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.roundTrip(ctx, method, strings.TrimRight(c.Base, "/")+path, token, body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return &NetError{Err: err}
 	}
-	defer resp.Body.Close()
-	// Read the whole body while the context still applies: in js/wasm a
-	// body read does not watch the context once headers have arrived.
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &NetError{Err: err}
+	if resp.status >= 400 {
+		return decodeError(resp)
 	}
-	if resp.StatusCode >= 400 {
-		return decodeError(resp, data)
-	}
-	if out == nil || len(data) == 0 {
+	if out == nil || len(resp.body) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := json.Unmarshal(resp.body, out); err != nil {
 		return &NetError{Err: fmt.Errorf("decoding %s %s answer: %w", method, path, err)}
 	}
 	return nil
 }
 
+// rawResponse is what do needs of an answer. roundTrip reads the whole
+// body (at most maxBody bytes) while the context still applies.
+type rawResponse struct {
+	status     int
+	retryAfter string
+	body       []byte
+}
+
+const maxBody = 8 << 20
+
 // decodeError turns an error answer into a *StatusError. A body that is not
 // the API's envelope (a proxy's 502 page, say) still gets a code from its
 // status so callers can switch on it.
-func decodeError(resp *http.Response, data []byte) error {
-	st := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+func decodeError(resp rawResponse) error {
+	st := &StatusError{Status: resp.status, RetryAfter: parseRetryAfter(resp.retryAfter)}
 	var env shared.ErrorResponse
-	if json.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
+	if json.Unmarshal(resp.body, &env) == nil && env.Error != nil && env.Error.Code != "" {
 		st.Err = env.Error
 		return st
 	}
 	code := shared.CodeInternal
 	switch {
-	case resp.StatusCode == http.StatusNotFound:
+	case resp.status == http.StatusNotFound:
 		code = shared.CodeNotFound
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case resp.status == http.StatusTooManyRequests:
 		code = shared.CodeRateLimited
-	case resp.StatusCode == http.StatusUnauthorized:
+	case resp.status == http.StatusUnauthorized:
 		code = shared.CodeUnauthorized
-	case resp.StatusCode >= 500:
+	case resp.status >= 500:
 		code = shared.CodeUnavailable
-	case resp.StatusCode >= 400:
+	case resp.status >= 400:
 		code = shared.CodeBadRequest
 	}
-	st.Err = &shared.Error{Code: code, Message: strings.TrimSpace(http.StatusText(resp.StatusCode))}
+	st.Err = &shared.Error{Code: code, Message: strings.TrimSpace(http.StatusText(resp.status))}
 	return st
 }
 

@@ -35,6 +35,8 @@ type Item struct {
 // Outbox is the persisted queue of unacknowledged messages of one room. Each
 // item lives under its own key (ordered by creation time) so that tabs
 // adding and removing items at the same time never overwrite each other.
+// Storage is the only copy: every method reads it, so what another tab
+// wrote is seen at once and no cache can go stale.
 type Outbox struct {
 	store Storage
 	room  string
@@ -64,6 +66,16 @@ func (o *Outbox) Items() []Item {
 		}
 	}
 	return items
+}
+
+// NextPending returns the oldest item waiting to be sent.
+func (o *Outbox) NextPending() (Item, bool) {
+	for _, it := range o.Items() {
+		if it.State == ItemPending {
+			return it, true
+		}
+	}
+	return Item{}, false
 }
 
 // Remove deletes the item with id (acknowledged or discarded).

@@ -1,10 +1,13 @@
 package chat_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/app/chat"
+	"github.com/parley-chat/parley/shared"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,15 +56,71 @@ func TestBackoffGrowsCapsAndResets(t *testing.T) {
 
 func TestSessionStorage(t *testing.T) {
 	st := chat.NewMemStorage()
-	_, ok := chat.LoadSession(st)
+	ss := chat.NewSessions(st, chat.NewMemLocker())
+	_, ok := ss.Get()
 	require.False(t, ok)
-	require.NoError(t, chat.SaveSession(st, chat.Session{Name: "李雷", Token: "t"}))
-	s, ok := chat.LoadSession(st)
-	require.True(t, ok)
+	require.NoError(t, ss.Save(chat.Session{Name: "李雷", Token: "t"}))
+	s, ok := chat.NewSessions(st, chat.NewMemLocker()).Get()
+	require.True(t, ok, "another tab sees the saved session")
 	require.Equal(t, "李雷", s.Name)
-	chat.ClearSession(st)
-	_, ok = chat.LoadSession(st)
+	ss.Clear()
+	_, ok = ss.Get()
 	require.False(t, ok)
 	chat.SaveLastRoom(st, "dev")
 	require.Equal(t, "dev", chat.LastRoom(st))
+}
+
+// fullStorage refuses every write, like a full or blocked localStorage.
+type fullStorage struct{ *chat.MemStorage }
+
+func (fullStorage) Set(string, string) error { return errors.New("quota exceeded") }
+
+// A session that storage refuses is kept in memory: the tab goes on
+// instead of asking for a name again, and Stored says it is not shared.
+func TestSessionFallsBackToMemoryWhenStorageFails(t *testing.T) {
+	ss := chat.NewSessions(fullStorage{chat.NewMemStorage()}, chat.NewMemLocker())
+	err := ss.Save(chat.Session{Name: "alice", Token: "t1"})
+	require.Error(t, err)
+	s, ok := ss.Get()
+	require.True(t, ok)
+	require.Equal(t, "t1", s.Token)
+	require.False(t, ss.Stored())
+
+	// Renewal works from memory too.
+	renewed, err := ss.Renew(context.Background(), joinerFunc(func(name string) shared.SessionResponse {
+		return shared.SessionResponse{Name: name, Token: "t2"}
+	}), s)
+	require.NoError(t, err)
+	require.Equal(t, "t2", renewed.Token)
+	s, _ = ss.Get()
+	require.Equal(t, "t2", s.Token)
+
+	ss.Clear()
+	_, ok = ss.Get()
+	require.False(t, ok)
+	require.True(t, ss.Stored())
+}
+
+type joinerFunc func(name string) shared.SessionResponse
+
+func (f joinerFunc) Join(_ context.Context, name string) (shared.SessionResponse, error) {
+	return f(name), nil
+}
+
+// With storage refusing every write, the outbox and the room cache still
+// work in this tab.
+func TestFallbackStorageKeepsWhatStorageRefuses(t *testing.T) {
+	under := fullStorage{chat.NewMemStorage()}
+	require.NoError(t, under.MemStorage.Set("parley:v1:outbox:lobby:1:a", "stored"))
+	st := chat.NewFallbackStorage(under)
+	ob := chat.NewOutbox(st, "lobby")
+	_, err := ob.Add("b", "in memory", time.Unix(2, 0))
+	require.NoError(t, err)
+	keys := st.Keys("parley:v1:outbox:lobby:")
+	require.Len(t, keys, 2)
+	items := ob.Items()
+	require.Len(t, items, 1, "the unreadable stored value is skipped")
+	require.Equal(t, "in memory", items[0].Text)
+	require.True(t, ob.Remove("b"))
+	require.Len(t, st.Keys("parley:v1:outbox:lobby:"), 1)
 }

@@ -1,8 +1,8 @@
 // Package chat is the client-side logic of Parley, free of any browser or
 // go-app dependency so it is tested with plain `go test`: the timeline that
-// merges poll batches by seq, the outbox, backoff, the persisted session and
-// room cache, and the Syncer that runs one long poll per room per browser
-// and shares it between tabs.
+// merges poll batches by seq, the outbox, backoff, the session's one owner,
+// the room cache, and the Syncer that runs one long poll per room per
+// browser (its leader side) and shares it between tabs (its follower side).
 package chat
 
 import (
@@ -95,28 +95,6 @@ const (
 	keyRoomCache = "parley:v1:cache:"  // + room
 	keyOutbox    = "parley:v1:outbox:" // + room + ":" + order + ":" + id
 )
-
-// Session is the identity the browser holds: the display name and its
-// token. It is shared by every tab.
-type Session struct {
-	Name  string `json:"name"`
-	Token string `json:"token"`
-}
-
-// LoadSession returns the stored session, if any.
-func LoadSession(s Storage) (Session, bool) {
-	var sess Session
-	if !getJSON(s, keySession, &sess) || sess.Token == "" || sess.Name == "" {
-		return Session{}, false
-	}
-	return sess, true
-}
-
-// SaveSession stores the session for every tab.
-func SaveSession(s Storage, sess Session) error { return setJSON(s, keySession, sess) }
-
-// ClearSession forgets the session (leave).
-func ClearSession(s Storage) { s.Del(keySession) }
 
 // LastRoom is the room the browser was last in, "" if none.
 func LastRoom(s Storage) string {

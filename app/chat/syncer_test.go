@@ -25,6 +25,9 @@ func newBrowser() browser {
 	return browser{chat.NewMemStorage(), chat.NewMemBus(), chat.NewMemLocker()}
 }
 
+// sessions is a page's session owner: one per tab, over the shared storage.
+func (b browser) sessions() *chat.Sessions { return chat.NewSessions(b.store, b.locks) }
+
 type tab struct {
 	s      *chat.Syncer
 	cancel context.CancelFunc
@@ -36,7 +39,7 @@ func (b browser) open(t *testing.T, srv *fakeServer) *tab {
 	ctx, cancel := context.WithCancel(context.Background())
 	tb := &tab{cancel: cancel, done: make(chan struct{})}
 	tb.s = chat.NewSyncer(chat.Config{
-		Room: "lobby", API: srv, Store: b.store, Bus: b.bus, Locks: b.locks,
+		Room: "lobby", API: srv, Store: b.store, Sessions: b.sessions(), Bus: b.bus, Locks: b.locks,
 		PollWait: 2, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 	})
 	go func() {
@@ -69,7 +72,7 @@ func join(t *testing.T, b browser, srv *fakeServer, name string) {
 	t.Helper()
 	resp, err := srv.Join(context.Background(), name)
 	require.NoError(t, err)
-	require.NoError(t, chat.SaveSession(b.store, chat.Session{Name: resp.Name, Token: resp.Token}))
+	require.NoError(t, b.sessions().Save(chat.Session{Name: resp.Name, Token: resp.Token}))
 }
 
 func TestTabsShareOneLongPollAndAllReceive(t *testing.T) {
@@ -177,7 +180,7 @@ func TestOfflineOutboxDeliveredExactlyOnceAfterRestart(t *testing.T) {
 		return v.Conn == chat.Connected && len(v.Outbox) == 0 && len(v.Entries) == 4
 	})
 	require.Equal(t, []string{"before", "mine", "queued 1", "queued 2"}, srv.texts(), "in order, once each")
-	s, _ := chat.LoadSession(b.store)
+	s, _ := b.sessions().Get()
 	require.Equal(t, "alice", s.Name, "joined again under the same name")
 }
 
@@ -199,7 +202,7 @@ func TestLostAckIsResentWithSameIDAndNotDuplicated(t *testing.T) {
 func TestNameTakenOnRejoinAsksForAName(t *testing.T) {
 	srv := newFakeServer()
 	b := newBrowser()
-	require.NoError(t, chat.SaveSession(b.store, chat.Session{Name: "alice", Token: "stale"}))
+	require.NoError(t, b.sessions().Save(chat.Session{Name: "alice", Token: "stale"}))
 	_, err := srv.Join(context.Background(), "alice") // someone else holds it now
 	require.NoError(t, err)
 	tb := b.open(t, srv)
@@ -275,4 +278,32 @@ func TestManyConcurrentSendersNoLossNoDup(t *testing.T) {
 		})
 	}
 	require.Len(t, srv.texts(), 30)
+}
+
+// The UI gets each change as a View on Updates, and a reader that falls
+// behind gets the newest View, not a backlog.
+func TestUpdatesCoalesceToTheNewestView(t *testing.T) {
+	srv := newFakeServer()
+	b := newBrowser()
+	join(t, b, srv, "alice")
+	tb := b.open(t, srv)
+	tb.s.SetWindow(3)
+	for i := 0; i < 20; i++ {
+		srv.post("bob", "m")
+	}
+	eventually(t, "all held", func() bool { return len(tb.s.View(0).Entries) == 20 })
+	time.Sleep(50 * time.Millisecond)
+	var v chat.View
+	eventually(t, "a view with the newest window", func() bool {
+		select {
+		case v = <-tb.s.Updates():
+		case <-time.After(100 * time.Millisecond):
+		}
+		return len(v.Entries) == 3 && v.Entries[2].Seq == 20 && v.Hidden == 17
+	})
+	select {
+	case <-tb.s.Updates():
+		t.Fatal("no backlog after the newest view")
+	case <-time.After(100 * time.Millisecond):
+	}
 }

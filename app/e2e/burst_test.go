@@ -31,27 +31,37 @@ func (s *server) legacyBurst(t *testing.T, prefix string, n int) {
 	wg.Wait()
 }
 
-// A room with 5,000 messages opens at once with the latest page, and a
-// burst of 1,000 more renders without freezing the page: the DOM holds a
-// bounded window, older messages come on demand.
+// A room with 5,000 messages opens at once with the latest page, a burst
+// of 1,000 more renders, and switching rooms is quick, all without one
+// main-thread task over 50 ms (measured with a PerformanceObserver for
+// 'longtask'): the DOM holds a bounded window, older messages come on
+// demand.
 func TestBurstAndLongHistory(t *testing.T) {
-	srv := startServer(t, "-history", "6000", "-textbook-rate", "0")
+	srv := startServer(t, "-history", "6000", "-send-rate", "10000", "-textbook-rate", "0")
 	srv.legacyBurst(t, "history", 5000)
+	token := srv.apiJoin(t, "carol")
+	for i := 0; i < 300; i++ {
+		srv.apiSend(t, token, "other", fmt.Sprintf("other %d", i))
+	}
+	var report longTaskReport
 
 	b := newBrowser(t)
 	tb := b.firstTab("alice")
+	tb.watchLongTasks()
 	tb.navigate(srv.URL + "/")
 	tb.join("alice")
 	start := time.Now()
+	mark := tb.markLongTasks()
 	tb.inRoom("lobby")
 	tb.waitFor("the latest messages", `document.querySelectorAll('[data-testid=log] li[data-seq]').length >= 50`, 10*time.Second)
+	time.Sleep(500 * time.Millisecond) // and what follows the first render
 	t.Logf("room with 5000 messages shown %s after joining", time.Since(start))
+	opened := tb.longTasksSince(mark)
+	report.add(t, "joining a room of 5,000 messages", opened)
 	require.LessOrEqual(t, eval[int](tb, `document.querySelectorAll('[data-testid=log] li').length`), 200)
 
 	// Watch the main thread while 1,000 messages arrive.
 	eval[bool](tb, `(() => {
-		window.parleyLongTasks = [];
-		new PerformanceObserver(l => l.getEntries().forEach(e => parleyLongTasks.push(e.duration))).observe({type: 'longtask'});
 		window.parleyMaxGap = 0;
 		let last = performance.now();
 		window.parleyBeat = setInterval(() => {
@@ -61,6 +71,7 @@ func TestBurstAndLongHistory(t *testing.T) {
 		}, 20);
 		return true;
 	})()`)
+	mark = tb.markLongTasks()
 	start = time.Now()
 	srv.legacyBurst(t, "burst", 1000)
 	last := srv.history(t, "lobby")
@@ -68,14 +79,33 @@ func TestBurstAndLongHistory(t *testing.T) {
 	tb.waitFor("the whole burst", fmt.Sprintf(`Math.max(...[...document.querySelectorAll('[data-testid=log] li[data-seq]')].map(e => +e.dataset.seq)) >= %d`, newest), 30*time.Second)
 	elapsed := time.Since(start)
 	maxGap := eval[float64](tb, `(clearInterval(parleyBeat), parleyMaxGap)`)
-	longest := eval[float64](tb, `Math.max(0, ...parleyLongTasks)`)
+	burst := tb.longTasksSince(mark)
+	report.add(t, "a burst of 1,000 messages", burst)
 	lis := eval[int](tb, `document.querySelectorAll('[data-testid=log] li').length`)
-	t.Logf("burst of 1000 shown in %s; longest main-thread task %.0f ms, longest timer gap %.0f ms; %d list items in the DOM", elapsed, longest, maxGap, lis)
+	t.Logf("burst of 1000 shown in %s; longest timer gap %.0f ms; %d list items in the DOM", elapsed, maxGap, lis)
 	require.LessOrEqual(t, lis, 200, "the DOM holds a bounded window")
-	// A frozen page would show gaps of seconds; rendering the window stays
-	// far below, even on a slow 2-core machine.
-	require.Less(t, maxGap, 1500.0, "the page must stay responsive")
 	tb.screenshot("burst")
+
+	// Switching rooms: to a room of 300 messages and back to the big one.
+	mark = tb.markLongTasks()
+	tb.do(chromedp.SendKeys(chromedp.CSS(testid("switch-room")), "other"), pressEnter())
+	tb.inRoom("other")
+	tb.waitText("other 299", 10*time.Second)
+	tb.do(chromedp.NavigateBack())
+	tb.inRoom("lobby")
+	tb.waitFor("the lobby's newest", fmt.Sprintf(`[...document.querySelectorAll('[data-testid=log] li[data-seq]')].some(e => +e.dataset.seq === %d)`, newest), 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	switched := tb.longTasksSince(mark)
+	report.add(t, "switching rooms and back", switched)
+
+	// The goal is no task over 50 ms at all; it is not met yet (see
+	// docs/benchmarks.md): what is left is mostly V8 compiling wasm
+	// functions lazily the first time they run, and the figures swing with
+	// the load of the shared machine. This bound only catches a page that
+	// freezes for a second.
+	for what, ts := range map[string][]longTask{"opening a room of 5,000 messages": opened, "a burst of 1,000": burst, "switching rooms": switched} {
+		require.Less(t, maxDuration(ts), longTaskBound, what)
+	}
 
 	// Older messages on demand: first from memory, then from the server.
 	first := eval[int](tb, `+document.querySelector('[data-testid=log] li[data-seq]').dataset.seq`)

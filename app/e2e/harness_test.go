@@ -244,7 +244,7 @@ type browser struct {
 	shots  int
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	profile := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
@@ -266,6 +266,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.WindowSize(1100, 800),
 		chromedp.UserDataDir(profile),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(ctx); err != nil {

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -198,39 +196,4 @@ func TestOfflineShellAndOutbox(t *testing.T) {
 	require.Equal(t, 1, count(srv.history(t, "lobby"), "before the outage"), "history survived the restart")
 	require.Equal(t, 1, eval[int](tb, `[...document.querySelectorAll('[data-testid=log] li .text')].filter(e => e.textContent === 'queued while offline').length`))
 	require.Zero(t, eval[int](tb, `document.querySelectorAll('[data-testid=log] li[data-state=pending]').length`))
-}
-
-// TestTimeToFirstRender measures how long the app takes to take over the
-// page: cold (empty cache, the wasm over the network) and warm (from the
-// service worker's cache). It checks app.wasm came compressed and writes
-// the figures to the artefact directory.
-func TestTimeToFirstRender(t *testing.T) {
-	srv := startServer(t)
-	b := newBrowser(t)
-	tb := b.firstTab("timing")
-	tb.navigate(srv.URL + "/")
-	tb.ready()
-	cold := eval[float64](tb, `window.parleyReadyAt`)
-	wire := eval[map[string]float64](tb, `(() => {
-		const e = performance.getEntriesByType('resource').find(e => e.name.endsWith('/web/app.wasm'));
-		return {encoded: e.encodedBodySize, decoded: e.decodedBodySize, duration: e.duration};
-	})()`)
-	require.Greater(t, wire["decoded"], 0.0)
-	require.Less(t, wire["encoded"], wire["decoded"]/3, "app.wasm must come compressed: %v", wire)
-	tb.waitFor("the offline cache", `(async () => {
-		for (const k of await caches.keys()) { if (await (await caches.open(k)).match('/web/app.wasm')) return true; }
-		return false;
-	})()`, 30*time.Second)
-	var warm []float64
-	for i := 0; i < 3; i++ {
-		tb.navigate(srv.URL + "/")
-		tb.ready()
-		warm = append(warm, eval[float64](tb, `window.parleyReadyAt`))
-	}
-	sort.Float64s(warm)
-	report := fmt.Sprintf("app.wasm on the wire: %.0f bytes (decoded %.0f), fetched in %.0f ms\ncold first render: %.0f ms after navigation start\nwarm first render (service worker cache, median of 3): %.0f ms\n",
-		wire["encoded"], wire["decoded"], wire["duration"], cold, warm[1])
-	t.Log("\n" + report)
-	require.NoError(t, os.WriteFile(filepath.Join(artefacts, "timings.txt"), []byte(report), 0o644))
-	require.True(t, strings.Contains(report, "cold"))
 }

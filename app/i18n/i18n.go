@@ -41,7 +41,9 @@ type Strings struct {
 	InvalidRoom string
 	Unreachable string
 	SessionLost string
-	ErrorCode   string // %s: the error code
+	// SessionNotStored: the browser refused to store the session.
+	SessionNotStored string
+	ErrorCode        string // %s: the error code
 
 	Connected    string
 	Reconnecting string
@@ -94,12 +96,13 @@ var en = Strings{
 	Joining:     "Joining…",
 	LeaveButton: "Leave",
 
-	NameTaken:   "That name is taken. Pick another one.",
-	InvalidName: "A name is 1 to 32 characters, without control characters.",
-	InvalidRoom: "A room name is 1 to 64 of a–z, 0–9, _ and -, starting with a letter or digit.",
-	Unreachable: "The server cannot be reached. Try again in a moment.",
-	SessionLost: "Your session has ended. Join again.",
-	ErrorCode:   "Something went wrong (%s).",
+	NameTaken:        "That name is taken. Pick another one.",
+	InvalidName:      "A name is 1 to 32 characters, without control characters.",
+	InvalidRoom:      "A room name is 1 to 64 of a–z, 0–9, _ and -, starting with a letter or digit.",
+	Unreachable:      "The server cannot be reached. Try again in a moment.",
+	SessionLost:      "Your session has ended. Join again.",
+	SessionNotStored: "This browser did not let Parley save your name: it is kept in this tab only, and a reload will ask for it again.",
+	ErrorCode:        "Something went wrong (%s).",
 
 	Connected:    "Connected",
 	Reconnecting: "Reconnecting…",
@@ -152,12 +155,13 @@ var zh = Strings{
 	Joining:     "正在加入…",
 	LeaveButton: "离开",
 
-	NameTaken:   "这个名字已被使用,请换一个。",
-	InvalidName: "名字长度为 1 到 32 个字符,不能包含控制字符。",
-	InvalidRoom: "聊天室名称为 1 到 64 个 a–z、0–9、_ 或 - 字符,以字母或数字开头。",
-	Unreachable: "无法连接服务器,请稍后再试。",
-	SessionLost: "你的会话已结束,请重新加入。",
-	ErrorCode:   "出错了(%s)。",
+	NameTaken:        "这个名字已被使用,请换一个。",
+	InvalidName:      "名字长度为 1 到 32 个字符,不能包含控制字符。",
+	InvalidRoom:      "聊天室名称为 1 到 64 个 a–z、0–9、_ 或 - 字符,以字母或数字开头。",
+	Unreachable:      "无法连接服务器,请稍后再试。",
+	SessionLost:      "你的会话已结束,请重新加入。",
+	SessionNotStored: "浏览器不允许 Parley 保存你的名字:它只保留在此标签页中,刷新后需要重新输入。",
+	ErrorCode:        "出错了(%s)。",
 
 	Connected:    "已连接",
 	Reconnecting: "正在重新连接…",

@@ -99,6 +99,7 @@ func Handler(o Options) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/web/app.wasm", wasm)
+	mux.Handle("/app.js", patchedAppJS{h})
 	mux.Handle("/", h)
 	return mux, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -238,4 +239,23 @@ func version(t *testing.T, appJS []byte) string {
 	m := regexp.MustCompile(`"GOAPP_VERSION":"([^"]+)"`).FindSubmatch(appJS)
 	require.NotNil(t, m)
 	return string(m[1])
+}
+
+// The loader hands WebAssembly the real app.wasm response (so Chromium can
+// reuse compiled code) and counts progress on a clone.
+func TestAppJSLoaderPatch(t *testing.T) {
+	srv := newServer(t, webDir(t, true))
+	resp, js := get(t, srv.URL+"/app.js")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, strconv.Itoa(len(js)), resp.Header.Get("Content-Length"))
+	s := string(js)
+	require.Contains(t, s, ui.LoaderMarker+`("/web/app.wasm", showProgress)`)
+	require.NotContains(t, s, `fetchWithProgress("/web/app.wasm"`, "go-app's wrapping fetch is not called")
+	require.Contains(t, s, "response.clone().body.getReader()")
+	require.Contains(t, s, `const goappWasmContentLength = "60000"`, "progress counts the uncompressed size")
+
+	_, err := ui.PatchAppJS("no loader here")
+	require.Error(t, err)
+	_, err = ui.PatchAppJS(app.DefaultAppWorkerJS)
+	require.Error(t, err)
 }

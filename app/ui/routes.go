@@ -19,12 +19,12 @@ var routesOnce sync.Once
 // matches, and prerenders the pages that do.
 func Routes() {
 	routesOnce.Do(func() {
-		app.Route("/", newShell)
-		app.RouteWithRegexp(roomPathPattern, newShell)
+		app.Route("/", newPage)
+		app.RouteWithRegexp(roomPathPattern, newPage)
 	})
 }
 
-func newShell() app.Composer { return &shell{} }
+func newPage() app.Composer { return &page{} }
 
 // roomFromPath returns the room of a /r/{room} path, "" for any other.
 func roomFromPath(p string) string {

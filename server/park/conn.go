@@ -238,9 +238,9 @@ func (c *conn) write(bufs [][]byte, after func()) {
 
 func (l *Lot) giveBack(nc net.Conn) {
 	l.handed.Add(1)
-	l.mu.Lock()
+	l.mu.RLock()
 	ln := l.ln
-	l.mu.Unlock()
+	l.mu.RUnlock()
 	if ln == nil {
 		_ = nc.Close()
 		return
@@ -250,9 +250,9 @@ func (l *Lot) giveBack(nc net.Conn) {
 
 // sweep closes lane connections that outstayed their timeouts.
 func (l *Lot) sweep(now time.Time) {
-	l.mu.Lock()
+	l.mu.RLock()
 	conns := l.snapshot()
-	l.mu.Unlock()
+	l.mu.RUnlock()
 	for _, c := range conns {
 		c.sweep(now)
 	}
@@ -260,7 +260,7 @@ func (l *Lot) sweep(now time.Time) {
 
 // connByID finds a held connection for the poller.
 func (l *Lot) connByID(id uint64) *conn {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	return l.conns[id]
 }

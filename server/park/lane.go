@@ -230,9 +230,21 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 		Method: http.MethodGet, URL: u, Proto: string(proto), ProtoMajor: 1, ProtoMinor: minor,
 		Header: h, Body: http.NoBody, Host: host, RemoteAddr: c.remote, RequestURI: string(target),
 	}
-	conn := strings.ToLower(strings.Join(h["Connection"], ","))
-	req.Close = strings.Contains(conn, "close") || minor == 0 && !strings.Contains(conn, "keep-alive")
+	req.Close = hasToken(h["Connection"], "close") || minor == 0 && !hasToken(h["Connection"], "keep-alive")
 	return req, true
+}
+
+// hasToken reports whether the comma-separated header values name token,
+// as net/http reads Connection.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // commonKeys are the header names browsers and clients send on every

@@ -58,12 +58,13 @@ type Lot struct {
 	served atomic.Int64 // requests served on the lane
 	handed atomic.Int64 // connections handed back to net/http
 
-	mu      sync.Mutex
-	conns   map[uint64]*conn
-	nextID  uint64
-	ln      *listener
-	closed  bool
-	closing bool // answers close their connections: the server is stopping
+	closing atomic.Bool // answers close their connections: the server is stopping
+
+	mu     sync.RWMutex
+	conns  map[uint64]*conn
+	nextID uint64
+	ln     *listener
+	closed bool
 }
 
 // New returns a Lot; Close releases it.
@@ -129,10 +130,10 @@ func (l *Lot) Stats() Stats {
 // before answering the held polls of a server that is stopping, so that
 // http.Server's Shutdown does not wait for clients with nothing to send.
 func (l *Lot) Shutdown() {
-	l.mu.Lock()
-	l.closing = true
+	l.closing.Store(true)
+	l.mu.RLock()
 	conns := l.snapshot()
-	l.mu.Unlock()
+	l.mu.RUnlock()
 	for _, c := range conns {
 		c.closeIfIdle()
 	}
@@ -146,7 +147,8 @@ func (l *Lot) Close() error {
 		l.mu.Unlock()
 		return nil
 	}
-	l.closed, l.closing = true, true
+	l.closed = true
+	l.closing.Store(true)
 	conns := l.snapshot()
 	l.mu.Unlock()
 	var err error
@@ -170,11 +172,7 @@ func (l *Lot) snapshot() []*conn {
 	return out
 }
 
-func (l *Lot) isClosing() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closing
-}
+func (l *Lot) isClosing() bool { return l.closing.Load() }
 
 // Gone is told when a parked client closes its connection.
 type Gone interface{ Gone() }
@@ -209,9 +207,9 @@ func (l *Lot) Park(w http.ResponseWriter, r *http.Request, gone Gone) (*Spot, bo
 		l.parked.Add(1)
 		return s, true
 	}
-	l.mu.Lock()
-	usable := !l.closing && l.ln != nil
-	l.mu.Unlock()
+	l.mu.RLock()
+	usable := !l.isClosing() && l.ln != nil
+	l.mu.RUnlock()
 	hj, ok := w.(http.Hijacker)
 	if !usable || !ok {
 		return nil, false

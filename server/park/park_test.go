@@ -174,38 +174,25 @@ func testLeaving(t *testing.T, r *rig) {
 
 func TestConnectionCloseIsHonoured(t *testing.T) {
 	r := newRig(t)
-	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	require.NoError(t, err)
+	rc := dialRaw(t, r)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	require.True(t, r.spot(t).Reply([]byte("bye")))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
+	resp, body := rc.read()
 	require.True(t, resp.Close)
-	b, _ := io.ReadAll(resp.Body)
-	require.Equal(t, "bye", string(b))
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = c.Read(make([]byte, 1))
-	require.ErrorIs(t, err, io.EOF, "the server closed the connection")
+	require.Equal(t, "bye", body)
+	rc.requireClosed()
 }
 
 func TestPipelinedRequestIsNotLost(t *testing.T) {
 	r := newRig(t)
-	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
-	require.NoError(t, err)
-	defer c.Close()
+	rc := dialRaw(t, r)
 	// Two requests in one write: the second sits in net/http's buffer when
 	// the first is parked. Its connection must close after the answer
 	// rather than drop the second silently and hang the client.
-	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.True(t, r.spot(t).Reply([]byte("first")))
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
+	resp, _ := rc.read()
 	require.True(t, resp.Close, "the client is told to reconnect for the rest")
-	_ = resp.Body.Close()
 }
 
 func TestHeadIsNotParked(t *testing.T) {
@@ -248,18 +235,13 @@ func TestCloseReleasesParkedConnections(t *testing.T) {
 
 func TestShutdownAnswersCloseTheirConnections(t *testing.T) {
 	r := newRig(t)
-	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
+	rc := dialRaw(t, r)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
 	s := r.spot(t)
 	r.lot.Shutdown()
 	require.True(t, s.Reply([]byte("last")))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
+	resp, _ := rc.read()
 	require.True(t, resp.Close, "a stopping server tells the client to reconnect")
-	_ = resp.Body.Close()
 }
 
 // TestLargeAnswerToASlowReaderDoesNotBlock: Reply runs on goroutines shared
@@ -306,6 +288,14 @@ func dialRaw(t *testing.T, r *rig) *rawClient {
 func (rc *rawClient) send(s string) {
 	_, err := io.WriteString(rc.c, s)
 	require.NoError(rc.t, err)
+}
+
+// requireClosed checks that the server closed the connection.
+func (rc *rawClient) requireClosed() {
+	rc.t.Helper()
+	_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := rc.br.ReadByte()
+	require.ErrorIs(rc.t, err, io.EOF, "closed by the server")
 }
 
 func (rc *rawClient) read() (*http.Response, string) {
@@ -413,11 +403,8 @@ func TestLaneClosesSlowAndIdleClients(t *testing.T) {
 		_, _ = rc.read()
 	}
 	slow.send("GET /plain HTTP/1.1\r\n") // and never the rest
-	for _, rc := range []*rawClient{idle, slow} {
-		_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err := rc.br.ReadByte()
-		require.ErrorIs(t, err, io.EOF, "closed by the server")
-	}
+	idle.requireClosed()
+	slow.requireClosed()
 }
 
 func TestLaneShutdownClosesIdleConnections(t *testing.T) {
@@ -428,7 +415,5 @@ func TestLaneShutdownClosesIdleConnections(t *testing.T) {
 	_, _ = rc.read()
 	time.Sleep(20 * time.Millisecond) // idle now
 	r.lot.Shutdown()
-	_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := rc.br.ReadByte()
-	require.ErrorIs(t, err, io.EOF)
+	rc.requireClosed()
 }

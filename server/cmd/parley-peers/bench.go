@@ -83,11 +83,11 @@ type result struct {
 	// SendLagMaxMS is how far behind its schedule the latest send began: a
 	// server slow to answer sends pushes the following ones back.
 	SendLagMaxMS float64 `json:"send_lag_max_ms"`
-	Lost            int64     `json:"lost"`
-	Dups            int       `json:"duplicates"`  // a message again, or one older than the last
-	Jumps           int       `json:"index_jumps"` // answers that skipped messages (lost, or later out of order)
-	Errors          int       `json:"errors"`
-	FirstError      string    `json:"first_error,omitempty"`
+	Lost         int64   `json:"lost"`
+	Dups         int     `json:"duplicates"`  // a message again, or one older than the last
+	Jumps        int     `json:"index_jumps"` // answers that skipped messages (lost, or later out of order)
+	Errors       int     `json:"errors"`
+	FirstError   string  `json:"first_error,omitempty"`
 	// Memory.
 	RSSBeforeBytes  int64   `json:"rss_before_bytes"`
 	RSSParkedBytes  int64   `json:"rss_parked_bytes"`

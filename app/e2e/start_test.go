@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/stretchr/testify/require"
+)
+
+// startScript runs in every document before the page's scripts: it notes
+// when go-app's loader leaves the page (the wasm runs and has rendered).
+const startScript = `
+window.parleyStart = {};
+new MutationObserver(() => {
+	if (!parleyStart.loaderGone && document.readyState !== 'loading' && !document.getElementById('app-wasm-loader')) {
+		parleyStart.loaderGone = performance.now();
+	}
+}).observe(document, {subtree: true, childList: true});
+`
+
+// startFigures is one start of an app, in ms after navigation start.
+type startFigures struct {
+	// Requested is when the page asked for app.wasm, Fetched when its
+	// response ended (network or worker cache).
+	Requested float64 `json:"requested"`
+	Fetched   float64 `json:"fetched"`
+	// Compile is V8's time compiling (or loading from its cache) app.wasm,
+	// from the trace.
+	Compile float64 `json:"-"`
+	// Rendered is when the wasm removed go-app's loader: Go started and
+	// rendered the page.
+	Rendered float64 `json:"rendered"`
+	// Interactive is when Parley's room is usable (the composer enabled);
+	// 0 for the hello world.
+	Interactive float64 `json:"interactive"`
+	// CacheHit says the trace saw V8 take the module from its code cache.
+	CacheHit bool `json:"-"`
+}
+
+var helloOnce struct {
+	sync.Once
+	dir string
+	err error
+}
+
+// buildHello builds go-app's hello world for the browser with the flags
+// of app.wasm, compressed the way web/ has app.wasm (same encodings, the
+// same brotli quality).
+func buildHello(t *testing.T) string {
+	t.Helper()
+	helloOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-hello")
+		if err != nil {
+			helloOnce.err = err
+			return
+		}
+		helloOnce.dir = dir
+		wasm := filepath.Join(dir, "app.wasm")
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, "./app/e2e/testdata/hello")
+		build.Dir, build.Env = repoRoot, append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		if out, err := build.CombinedOutput(); err != nil {
+			helloOnce.err = fmt.Errorf("building the hello world: %v\n%s", err, out)
+			return
+		}
+		q := os.Getenv("BROTLI_Q")
+		if q == "" {
+			q = "11"
+		}
+		steps := [][]string{{"sh", "-c", "gzip -9 -n -c app.wasm > app.wasm.gz"}}
+		if _, err := os.Stat(filepath.Join(webDir, "app.wasm.br")); err == nil {
+			if _, err := exec.LookPath("brotli"); err == nil {
+				steps = append(steps, []string{"brotli", "-q", q, "-f", "-o", "app.wasm.br", "app.wasm"})
+			} else {
+				steps = append(steps, []string{"go", "run", filepath.Join(repoRoot, "app/cmd/brotli"), "-q", q, "-o", "app.wasm.br", "app.wasm"})
+			}
+		}
+		for _, s := range steps {
+			c := exec.Command(s[0], s[1:]...)
+			c.Dir = dir
+			if out, err := c.CombinedOutput(); err != nil {
+				helloOnce.err = fmt.Errorf("%v: %v\n%s", s, err, out)
+				return
+			}
+		}
+	})
+	if helloOnce.err != nil {
+		t.Fatal(helloOnce.err)
+	}
+	return helloOnce.dir
+}
+
+var helloRoute sync.Once
+
+// helloServer serves the hello world with go-app's stock handler (its
+// loader and worker), app.wasm precompressed as Parley serves it, and a
+// local icon (go-app's default points to a remote host, which would make
+// the worker's pre-cache fail here).
+func helloServer(t *testing.T, dir string) *httptest.Server {
+	t.Helper()
+	helloRoute.Do(func() { app.Route("/", func() app.Composer { return &hello{} }) })
+	raw, err := os.ReadFile(filepath.Join(dir, "app.wasm"))
+	require.NoError(t, err)
+	sum := sha256.Sum256(raw)
+	version := hex.EncodeToString(sum[:8])
+	mux := http.NewServeMux()
+	mux.HandleFunc("/web/app.wasm", func(w http.ResponseWriter, r *http.Request) {
+		name, enc := "app.wasm", ""
+		ae := r.Header.Get("Accept-Encoding")
+		if _, err := os.Stat(filepath.Join(dir, "app.wasm.br")); err == nil && strings.Contains(ae, "br") {
+			name, enc = "app.wasm.br", "br"
+		} else if strings.Contains(ae, "gzip") {
+			name, enc = "app.wasm.gz", "gzip"
+		}
+		w.Header().Set("Content-Type", "application/wasm")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Vary", "Accept-Encoding")
+		w.Header().Set("ETag", `"`+version+enc+`"`)
+		if enc != "" {
+			w.Header().Set("Content-Encoding", enc)
+		}
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "", time.Time{}, f)
+	})
+	mux.HandleFunc("/web/icon.png", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(webDir, "icon-192.png"))
+	})
+	mux.Handle("/", &app.Handler{
+		Name:              "Hello",
+		Description:       "An Hello World! example",
+		Icon:              app.Icon{Default: "/web/icon.png"},
+		Version:           version,
+		WasmContentLength: strconv.Itoa(len(raw)),
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type hello struct{ app.Compo }
+
+func (h *hello) Render() app.UI { return app.H1().Text("Hello World!") }
+
+// watchStart installs startScript for the tab's next documents.
+func (tb *tab) watchStart() { tb.initScript(startScript) }
+
+// start opens url and waits for ready (a JavaScript condition), tracing
+// V8's work on the wasm; it returns the figures of that start.
+func (tb *tab) start(url, ready string) startFigures {
+	tb.b.t.Helper()
+	tr := tb.startTrace("v8.wasm", "disabled-by-default-v8.wasm.detailed", "disabled-by-default-devtools.timeline")
+	tb.navigate(url)
+	tb.waitFor("the app", ready, 60*time.Second)
+	var f startFigures
+	raw := eval[string](tb, `JSON.stringify({
+		requested: (performance.getEntriesByType('resource').find(e => e.name.endsWith('/web/app.wasm')) || {}).startTime || 0,
+		fetched: (performance.getEntriesByType('resource').find(e => e.name.endsWith('/web/app.wasm')) || {}).responseEnd || 0,
+		rendered: parleyStart.loaderGone || 0,
+		interactive: window.parleyInteractiveAt || 0,
+	})`)
+	require.NoError(tb.b.t, json.Unmarshal([]byte(raw), &f))
+	evs := tr.stop()
+	hit, invalid := false, false
+	for _, e := range evs {
+		switch {
+		case e.Name == "v8.wasm.moduleCacheHit":
+			hit = true
+		case e.Name == "v8.wasm.moduleCacheInvalid":
+			invalid = true
+		case strings.HasPrefix(e.Cat, "v8.wasm") || strings.Contains(e.Cat, "v8.wasm"):
+			if e.Ph == "X" && (strings.Contains(e.Name, "ompile") || strings.Contains(e.Name, "eserialize")) {
+				f.Compile += e.Dur / 1000
+			}
+		}
+	}
+	f.CacheHit = hit && !invalid
+	return f
+}
+
+func median(fs []startFigures, get func(startFigures) float64) float64 {
+	v := make([]float64, len(fs))
+	for i, f := range fs {
+		v[i] = get(f)
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+// Parley and go-app's own hello world, started in the same Chromium, cold
+// and warm, with a breakdown: Parley's warm start reuses the compiled
+// module (a module cache hit in V8's trace), the hello world's stock
+// loader does not. The report compares Parley's warm start to a usable
+// room with the hello world's warm first render, and the cold starts.
+func TestStartSideBySide(t *testing.T) {
+	helloDir := buildHello(t)
+	srv := startServer(t)
+	hw := helloServer(t, helloDir)
+	// V8 writes compiled wasm to its code cache only after an idle timer
+	// that headless Chromium never fires; both apps run in this one
+	// browser, with the same flags, so the comparison is fair.
+	b := newBrowser(t, chromedp.Flag("js-flags", "--wasm-caching-timeout-ms=0"))
+
+	ready := `document.querySelector('[data-testid=app][data-ready=true]')`
+	inRoom := `location.pathname === '/r/lobby' && (() => { const m = document.querySelector('[data-testid=message]'); return m && !m.disabled && (window.parleyInteractiveAt = window.parleyInteractiveAt || performance.now()); })()`
+	helloReady := `window.parleyStart && parleyStart.loaderGone`
+
+	// Cold starts, each in a new browser context (nothing cached), the two
+	// apps taking turns so that the machine's load falls on both alike.
+	var pColds, hColds []startFigures
+	var wire map[string]float64
+	for i := 0; i < 3; i++ {
+		pt := b.isolatedTab(fmt.Sprintf("parley-cold-%d", i))
+		pt.watchStart()
+		pColds = append(pColds, pt.start(srv.URL+"/", ready))
+		if i == 0 {
+			wire = eval[map[string]float64](pt, `(() => {
+				const e = performance.getEntriesByType('resource').find(e => e.name.endsWith('/web/app.wasm'));
+				return {encoded: e.encodedBodySize, decoded: e.decodedBodySize};
+			})()`)
+		}
+		ht := b.isolatedTab(fmt.Sprintf("hello-cold-%d", i))
+		ht.watchStart()
+		hColds = append(hColds, ht.start(hw.URL+"/", helloReady))
+	}
+	require.Less(t, wire["encoded"], wire["decoded"]/3, "app.wasm must come compressed: %v", wire)
+
+	// Warm starts in the browser's own profile (V8 keeps no code cache for
+	// a throwaway context): Parley joined, so that "/" opens the room.
+	pt := b.firstTab("parley")
+	pt.watchStart()
+	pt.start(srv.URL+"/", ready)
+	pt.join("alice")
+	pt.inRoom("lobby")
+	ht := b.newTab("hello")
+	ht.watchStart()
+	ht.start(hw.URL+"/", helloReady)
+	warmUp(pt, srv.URL+"/", inRoom)
+	warmUp(ht, hw.URL+"/", helloReady)
+	var pWarm, hWarm []startFigures
+	for i := 0; i < 3; i++ {
+		pWarm = append(pWarm, pt.start(srv.URL+"/", inRoom))
+		hWarm = append(hWarm, ht.start(hw.URL+"/", helloReady))
+	}
+
+	row := func(name string, f startFigures) string {
+		return fmt.Sprintf("| %s | %.0f | %.0f | %.0f | %.0f | %s | %v |", name, f.Requested, f.Fetched, f.Compile, f.Rendered, orDash(f.Interactive), f.CacheHit)
+	}
+	med := func(fs []startFigures) startFigures {
+		m := startFigures{
+			Requested:   median(fs, func(f startFigures) float64 { return f.Requested }),
+			Fetched:     median(fs, func(f startFigures) float64 { return f.Fetched }),
+			Compile:     median(fs, func(f startFigures) float64 { return f.Compile }),
+			Rendered:    median(fs, func(f startFigures) float64 { return f.Rendered }),
+			Interactive: median(fs, func(f startFigures) float64 { return f.Interactive }),
+		}
+		m.CacheHit = true
+		for _, f := range fs {
+			m.CacheHit = m.CacheHit && f.CacheHit
+		}
+		return m
+	}
+	pw, hwm := med(pWarm), med(hWarm)
+	pCold, hCold := med(pColds), med(hColds)
+	report := strings.Join([]string{
+		fmt.Sprintf("app.wasm on the wire: %.0f bytes (decoded %.0f)", wire["encoded"], wire["decoded"]),
+		"| start | wasm requested (ms) | wasm fetched (ms) | V8 compile/load (ms) | loader gone, first render (ms) | room usable (ms) | module cache hit |",
+		"|---|---|---|---|---|---|---|",
+		row("Parley cold (median of 3)", pCold),
+		row("Parley warm (median of 3)", pw),
+		row("hello world cold (median of 3)", hCold),
+		row("hello world warm (median of 3)", hwm),
+		fmt.Sprintf("Parley warm to a usable room / hello world warm first render: %.2f (goal <= 0.5)", pw.Interactive/hwm.Rendered),
+		fmt.Sprintf("Parley cold first render / hello world cold first render: %.2f (goal <= 1.0)", pCold.Rendered/hCold.Rendered),
+	}, "\n")
+	t.Log("\n" + report)
+	require.NoError(t, os.WriteFile(filepath.Join(artefacts, "start.md"), []byte(report+"\n"), 0o644))
+
+	require.True(t, pw.CacheHit, "every warm start of Parley takes app.wasm from V8's code cache")
+	require.False(t, hwm.CacheHit, "go-app's stock loader defeats the cache (the comparison is fair only if this still holds)")
+	// The goals of issue 9 (warm <= 0.5, cold <= 1.0) are not met yet: the
+	// figures go to the report and docs/benchmarks.md. These bounds catch a
+	// regression from where Parley stands.
+	require.Less(t, pw.Interactive/hwm.Rendered, 6.0, "Parley warm to a usable room vs hello world warm first render")
+	require.Less(t, pCold.Rendered/hCold.Rendered, 4.0, "cold starts")
+}
+
+// warmUp opens url until V8 has cached the module: the first start served
+// by the worker compiles and writes the cache, the next ones can hit it.
+func warmUp(tb *tab, url, ready string) {
+	tb.b.t.Helper()
+	tb.waitFor("the offline cache", `(async () => {
+		for (const k of await caches.keys()) { if (await (await caches.open(k)).match('/web/app.wasm')) return true; }
+		return false;
+	})()`, 30*time.Second)
+	for i := 0; i < 2; i++ {
+		tb.start(url, ready)
+		time.Sleep(500 * time.Millisecond) // V8 writes the cache after the start
+	}
+}
+
+func orDash(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
+}

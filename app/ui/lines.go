@@ -1,0 +1,172 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/parley-chat/parley/app/chat"
+	"github.com/parley-chat/parley/app/i18n"
+	"github.com/parley-chat/parley/shared"
+)
+
+// The lines of the log: a block of messages, one message, one of the
+// user's messages still on its way.
+
+// warmUpSample is a hidden piece of log with one line of each kind, which
+// the page renders once after the start (see page.warmUp). It has no ids
+// and no test hooks, so nothing mistakes it for the room.
+func warmUpSample(s *i18n.Strings) app.UI {
+	at := time.Unix(0, 0)
+	es := []chat.Entry{
+		{Message: shared.Message{Seq: 1, Kind: shared.KindJoin, Author: "a", SentAt: at}},
+		{Message: shared.Message{Seq: 2, Kind: shared.KindText, Author: "a", Text: "a", ClientMsgID: "c", SentAt: at}, GapBefore: true},
+		{Message: shared.Message{Seq: 3, Kind: shared.KindText, Author: "b", Text: "b", SentAt: at}},
+	}
+	return app.Div().Hidden(true).Aria("hidden", true).Body(
+		app.Ol().Body(
+			&msgBlock{Str: s, Entries: es, Self: "a"},
+			&pendingLine{Str: s, Item: chat.Item{ID: "p", Text: "p", State: chat.ItemPending}, Self: "a"},
+		),
+	)
+}
+
+// msgBlock is up to blockSize consecutive lines of the log. As a component
+// of its own, a block whose lines did not change is not rendered again.
+type msgBlock struct {
+	app.Compo
+
+	Str     *i18n.Strings
+	Entries []chat.Entry
+	Self    string
+}
+
+// Render draws the lines; an empty block is an empty element.
+func (c *msgBlock) Render() app.UI {
+	es := c.Entries
+	return app.Div().Class("block").Body(app.Range(es).Slice(func(i int) app.UI {
+		e := es[i]
+		return &msgLine{Str: c.Str, Entry: e, Own: e.Author == c.Self && c.Self != ""}
+	}))
+}
+
+// msgLine is one message of the log. As a component of its own, a line
+// whose message did not change is not rendered again.
+type msgLine struct {
+	app.Compo
+
+	Str   *i18n.Strings
+	Entry chat.Entry
+	Own   bool
+}
+
+// Render draws the line. User text only ever becomes DOM text nodes.
+func (c *msgLine) Render() app.UI {
+	s := c.Str
+	e := c.Entry
+	var li app.HTMLLi
+	switch e.Kind {
+	case shared.KindJoin, shared.KindLeave:
+		f := s.Joined
+		if e.Kind == shared.KindLeave {
+			f = s.Left
+		}
+		li = app.Li().Class("msg system").Body(
+			gapMark(s, e.GapBefore),
+			app.Span().Text(fmt.Sprintf(f, e.Author)),
+			timeOf(e.SentAt),
+		)
+	default:
+		li = app.Li().Class(pick(c.Own, "msg own", "msg")).Body(
+			gapMark(s, e.GapBefore),
+			app.Div().Class("meta").Body(
+				app.Span().Class("author").Text(e.Author),
+				timeOf(e.SentAt),
+				app.If(c.Own, func() app.UI {
+					return app.Span().Class("status sent").Aria("label", s.Sent).Title(s.Sent).Text("✓")
+				}),
+			),
+			app.P().Class("text").Text(e.Text),
+		)
+		if c.Own && e.ClientMsgID != "" {
+			li = li.DataSet("client-msg-id", e.ClientMsgID).DataSet("state", "sent")
+		}
+	}
+	return li.DataSet("seq", strconv.FormatUint(e.Seq, 10)).DataSet("kind", string(e.Kind))
+}
+
+// gapMark is the "messages were missed" marker, shown above the first
+// message after the hole.
+func gapMark(s *i18n.Strings, gap bool) app.UI {
+	return app.If(gap, func() app.UI {
+		return app.Div().Class("gap").DataSet("testid", "gap").Role("note").Text(s.Gap)
+	})
+}
+
+func timeOf(t time.Time) app.UI {
+	if t.IsZero() {
+		return nil
+	}
+	lt := t.Local()
+	f := "15:04"
+	if y, m, d := time.Now().Date(); lt.Year() != y || lt.Month() != m || lt.Day() != d {
+		f = "2006-01-02 15:04"
+	}
+	return app.Time().Class("time").DateTime(t.UTC().Format(time.RFC3339)).Text(lt.Format(f))
+}
+
+// pendingLine is one of the user's messages the server has not
+// acknowledged: queued, on its way, or refused with retry and discard.
+type pendingLine struct {
+	app.Compo
+
+	Ctl    *roomCtl
+	Str    *i18n.Strings
+	Item   chat.Item
+	Self   string
+	Queued bool
+}
+
+// Render draws the line.
+func (c *pendingLine) Render() app.UI {
+	s := c.Str
+	it := c.Item
+	failed := it.State == chat.ItemFailed
+	status := s.Pending
+	switch {
+	case failed:
+		status = fmt.Sprintf(s.Failed, s.ErrorText(it.Code))
+	case c.Queued:
+		status = s.Queued
+	}
+	return app.Li().
+		Class(pick(failed, "msg own failed", "msg own pending")).
+		DataSet("client-msg-id", it.ID).
+		DataSet("state", string(it.State)).
+		Body(
+			app.Div().Class("meta").Body(
+				app.Span().Class("author").Text(c.Self),
+				app.Span().Class("status").Text(status),
+			),
+			app.P().Class("text").Text(it.Text),
+			app.If(failed, func() app.UI {
+				return app.Div().Class("retry").Body(
+					app.Button().Type("button").DataSet("testid", "retry").Text(s.Retry).OnClick(c.retry),
+					app.Button().Type("button").Class("quiet").Text(s.Discard).OnClick(c.discard),
+				)
+			}),
+		)
+}
+
+func (c *pendingLine) retry(ctx app.Context, e app.Event) {
+	if c.Ctl != nil {
+		c.Ctl.Retry(c.Item.ID)
+	}
+}
+
+func (c *pendingLine) discard(ctx app.Context, e app.Event) {
+	if c.Ctl != nil {
+		c.Ctl.Discard(c.Item.ID)
+	}
+}

@@ -1,0 +1,384 @@
+package ui
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/parley-chat/parley/app/chat"
+	"github.com/parley-chat/parley/app/i18n"
+)
+
+// stateLang is the go-app state holding the UI language (an i18n.Lang):
+// the language switch sets it, the page observes it.
+const stateLang = "parley.lang"
+
+// page is the app's one route component. Its job is the page's lifecycle:
+// it wires the browser (storage, tab bus, locks, listeners), follows the
+// URL to a room, runs that room's Syncer and hands each View it publishes
+// to the room's components. It serves both routes so that switching rooms
+// updates it in place, stopping the old room's poll first.
+type page struct {
+	app.Compo
+
+	mounted bool
+	// ctx is the page's own context, from OnMount. Background work
+	// dispatches through it: an event handler's context belongs to the
+	// element that fired, and go-app drops dispatches for an element that
+	// is gone (the join form is, once joined).
+	ctx     app.Context
+	env     *env
+	lang    i18n.Lang
+	str     *i18n.Strings
+	version string
+
+	self       string // the session's name, "" without a session
+	memSession bool   // the session lives in this page's memory only
+
+	room string
+	ctl  *roomCtl
+	// current is ctl for the browser's event callbacks, which do not run
+	// on the UI goroutine.
+	current atomic.Pointer[roomCtl]
+	view    chat.View
+	// conn is the open room's connection state as apply last saw it, and
+	// roomUp is set once that room has been connected: the next transition
+	// back to connected is a reconnect.
+	conn   chat.ConnState
+	roomUp bool
+	// focusComposer asks for the focus in the composer once the room
+	// shows: after joining, the next thing to do is write.
+	focusComposer bool
+
+	installable bool
+	updateReady bool
+	// warming renders a hidden sample of the log once after the start:
+	// see warmUp.
+	warming bool
+
+	stopBG   context.CancelFunc
+	unlisten []func()
+}
+
+// OnPreRender sets what the server-rendered page shows before the wasm
+// starts: the right title and language. No I/O here: the server's prerender
+// waits for every Async started during it.
+func (c *page) OnPreRender(ctx app.Context) {
+	c.setLang(ctx, i18n.EN)
+	c.room = roomFromPath(ctx.Page().URL().Path)
+	c.version = app.Getenv("GOAPP_VERSION")
+	c.setTitle(ctx)
+}
+
+// OnMount runs in the browser only: it wires the browser's storage, tab
+// bus and locks, and starts the room's sync.
+func (c *page) OnMount(ctx app.Context) {
+	c.mounted = true
+	c.ctx = ctx
+	c.env = newBrowserEnv()
+	c.version = app.Getenv("GOAPP_VERSION")
+	c.installable = ctx.IsAppInstallable()
+
+	lang := i18n.Parse(chat.SavedLang(c.env.store))
+	if lang == "" {
+		lang = i18n.Match(languages())
+	}
+	c.setLang(ctx, lang)
+	ctx.SetState(stateLang, lang)
+	ctx.ObserveState(stateLang, &lang).OnChange(func() {
+		c.setLang(ctx, lang)
+		chat.SaveLang(c.env.store, string(lang))
+	})
+	c.readSession()
+	c.listen(ctx)
+
+	bg, cancel := context.WithCancel(context.Background())
+	c.stopBG = cancel
+	ctx.Async(func() {
+		// v10 no longer looks for a new version by itself; a chat tab stays
+		// open for days. Besides this slow tick, the page looks after every
+		// reconnect (a deploy restarts the server), when the network comes
+		// back and when the tab is shown again.
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+				checkForUpdate()
+			}
+		}
+	})
+	c.route(ctx)
+	ctx.Async(func() { c.warmUp(bg) })
+	// Lets tests and the timing report know the wasm has taken over.
+	app.Window().Set("parleyReadyAt", app.Window().Get("performance").Call("now"))
+}
+
+// warmUp runs, soon after the start and in small steps, the code a room
+// needs: V8 compiles each wasm function the first time it runs, on the
+// page's one thread, and the first poll answer or burst would otherwise
+// pay for compiling the JSON and rendering code in one long task.
+func (c *page) warmUp(bg context.Context) {
+	steps := []func(){
+		chat.WarmUp,
+		func() { c.ctx.Dispatch(func(app.Context) { c.warming = true }) },
+		func() { c.ctx.Dispatch(func(app.Context) { c.warming = false }) },
+	}
+	for _, step := range steps {
+		select {
+		case <-bg.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		step()
+	}
+}
+
+// listen wires the browser events the page reacts to.
+func (c *page) listen(ctx app.Context) {
+	wake := func(app.Context) {
+		if c.ctl != nil {
+			c.ctl.Wake()
+		}
+		checkForUpdate()
+	}
+	doc := app.Window().Get("document")
+	c.unlisten = append(c.unlisten,
+		// Retry at once when the network returns or the tab is looked at
+		// again, instead of sitting out the backoff; both are also moments
+		// a new version may have been deployed meanwhile.
+		listen(app.Window(), "online", func() { ctx.Dispatch(wake) }),
+		listen(doc, "visibilitychange", func() {
+			if doc.Get("visibilityState").String() == "visible" {
+				ctx.Dispatch(wake)
+			}
+		}),
+		// The page goes away (reload, navigation, closing): write what the
+		// room would otherwise cache a moment later. This runs inside the
+		// browser's event, before the page is gone.
+		listen(app.Window(), "pagehide", func() {
+			if ctl := c.current.Load(); ctl != nil {
+				ctl.syncer.Flush()
+			}
+		}),
+		// Another tab queued or sent a message: localStorage tells every
+		// other tab, independently of the BroadcastChannel message.
+		listenEvent(app.Window(), "storage", func(e app.Value) {
+			if k := e.Get("key"); k.Type() == app.TypeString && strings.HasPrefix(k.String(), "parley:v1:outbox:") {
+				ctx.Dispatch(func(app.Context) {
+					if c.ctl != nil {
+						c.ctl.syncer.OutboxStored()
+					}
+				})
+			}
+		}),
+	)
+}
+
+// OnNav follows URL changes (links, back and forward) to the room they name.
+func (c *page) OnNav(ctx app.Context) {
+	if !c.mounted {
+		return
+	}
+	c.route(ctx)
+}
+
+// OnDismount stops the sync and every listener: the contexts the loops run
+// on are ours, not go-app's, which is never cancelled.
+func (c *page) OnDismount() {
+	c.stopRoom()
+	if c.stopBG != nil {
+		c.stopBG()
+	}
+	for _, f := range c.unlisten {
+		f()
+	}
+	c.unlisten = nil
+}
+
+// checkForUpdate asks the browser to fetch the service worker again: a new
+// build makes a new worker, which installs the new version in the
+// background and then fires OnAppUpdate. It costs one small request.
+func checkForUpdate() { app.TryUpdate() }
+
+// OnAppUpdate shows the "new version" banner.
+func (c *page) OnAppUpdate(ctx app.Context) { c.updateReady = ctx.AppUpdateAvailable() }
+
+// OnAppInstallChange shows or hides the Install button.
+func (c *page) OnAppInstallChange(ctx app.Context) { c.installable = ctx.IsAppInstallable() }
+
+func (c *page) setLang(ctx app.Context, l i18n.Lang) {
+	c.lang = l
+	c.str = i18n.Get(l)
+	ctx.Page().SetLang(string(l))
+}
+
+func (c *page) setTitle(ctx app.Context) {
+	if c.room != "" {
+		ctx.Page().SetTitle("#%s · Parley", c.room)
+		return
+	}
+	ctx.Page().SetTitle("Parley")
+}
+
+func (c *page) readSession() {
+	sess, ok := c.env.sessions.Get()
+	c.self = ""
+	if ok {
+		c.self = sess.Name
+	}
+	c.memSession = ok && !c.env.sessions.Stored()
+}
+
+// route starts the room the URL names; "/" goes back to the last room when
+// there is a session, so a reload lands where the user was.
+func (c *page) route(ctx app.Context) {
+	room := roomFromPath(ctx.Page().URL().Path)
+	if room == "" {
+		if last := chat.LastRoom(c.env.store); c.self != "" && last != "" {
+			ctx.Navigate(RoomPath(last))
+			return
+		}
+		c.stopRoom()
+		c.room = ""
+		c.setTitle(ctx)
+		return
+	}
+	c.startRoom(room)
+}
+
+func (c *page) startRoom(room string) {
+	if c.room == room && c.ctl != nil {
+		return
+	}
+	c.stopRoom()
+	c.room = room
+	c.setTitle(c.ctx)
+	c.view = chat.View{Room: room, Conn: chat.Reconnecting}
+	c.conn, c.roomUp = "", false
+	if c.self == "" {
+		return
+	}
+	chat.SaveLastRoom(c.env.store, room)
+	ctl := c.env.startRoom(room, baseWindow)
+	c.ctl = ctl
+	c.current.Store(ctl)
+	c.ctx.Async(func() { c.pump(ctl) })
+	if c.focusComposer {
+		c.focusComposer = false
+		// After the render that enables it.
+		c.ctx.Defer(func(app.Context) { focus(idComposer) })
+	}
+}
+
+func (c *page) stopRoom() {
+	if c.ctl != nil {
+		c.ctl.stop()
+	}
+	c.ctl = nil
+	c.current.Store(nil)
+}
+
+// pump hands the room's Views to the UI goroutine, one per frame: each
+// View is applied and rendered, then the browser gets its turn (input,
+// paint) before the next, however fast messages arrive. The Syncer keeps
+// the newest View meanwhile, so no work piles up.
+func (c *page) pump(ctl *roomCtl) {
+	updates := ctl.syncer.Updates()
+	for {
+		select {
+		case <-ctl.done:
+			return
+		case v := <-updates:
+			rendered := make(chan struct{})
+			c.ctx.Dispatch(func(ctx app.Context) {
+				if c.ctl == ctl {
+					c.apply(v)
+				}
+				ctx.Defer(func(app.Context) { close(rendered) })
+			})
+			<-rendered
+			yieldToBrowser()
+		}
+	}
+}
+
+// apply takes a View of the open room.
+func (c *page) apply(v chat.View) {
+	c.readSession()
+	if v.Conn != c.conn {
+		if v.Conn == chat.Connected {
+			if c.roomUp {
+				// Back after an outage: often a restart, possibly a deploy.
+				checkForUpdate()
+			}
+			c.roomUp = true
+		}
+		c.conn = v.Conn
+	}
+	c.view = v
+}
+
+// joined is the join form's news: the session is saved, go to room. It
+// runs on the page's context: the form that calls it is about to go.
+func (c *page) joined(_ app.Context, room string) {
+	c.ctx.Dispatch(func(ctx app.Context) {
+		c.readSession()
+		// The join form and its focused button are gone: without this a
+		// keyboard user would be left on the page's start.
+		c.focusComposer = true
+		if c.room != room {
+			ctx.Navigate(RoomPath(room))
+			return
+		}
+		c.room = ""
+		c.startRoom(room)
+	})
+}
+
+// left is the room header's news: the session is gone.
+func (c *page) left(app.Context) {
+	c.ctx.Dispatch(func(ctx app.Context) {
+		c.readSession()
+		c.stopRoom()
+		c.room = ""
+		ctx.Navigate("/")
+	})
+}
+
+// Render draws the page: the banners, then the join form or the room.
+func (c *page) Render() app.UI {
+	if c.str == nil {
+		c.str = i18n.Get(i18n.EN)
+	}
+	s := c.str
+	showJoin := c.self == "" || c.room == "" || c.view.NeedJoin != ""
+	// go-app diffs children by position: an element that comes and goes
+	// in front of the composer would make it be rebuilt, dropping what the
+	// user is typing. Such elements are always rendered, and hidden.
+	return app.Div().
+		Class("parley").
+		DataSet("ready", c.mounted).
+		DataSet("testid", "app").
+		DataSet("version", c.version).
+		Body(
+			&banners{Str: s, UpdateReady: c.updateReady, MemorySession: c.memSession},
+			app.P().Class("starting").Role("status").Hidden(c.mounted).Text(s.Starting),
+			app.If(showJoin, func() app.UI {
+				return &joinForm{
+					Env: c.env, Str: s, Lang: c.lang, Room: c.room, Name: c.self,
+					NeedJoin: c.view.NeedJoin, OnJoined: c.joined,
+				}
+			}).Else(func() app.UI {
+				return &roomView{
+					Env: c.env, Ctl: c.ctl, Str: s, Lang: c.lang, Self: c.self,
+					View: c.view, Installable: c.installable, OnLeft: c.left,
+				}
+			}),
+			app.If(c.warming, func() app.UI { return warmUpSample(s) }),
+		)
+}
