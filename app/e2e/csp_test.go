@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -28,14 +24,8 @@ func TestNoCSPViolations(t *testing.T) {
 
 	b := newBrowser(t)
 	tb := b.firstTab("alice")
-	// Installed before any page script runs, on every document the tab loads.
-	tb.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		_, err := cdp.Call(ctx, target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-			Source: `window.parleyCSP = [];
-document.addEventListener('securitypolicyviolation', e => parleyCSP.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));`,
-		})
-		return err
-	}))
+	tb.initScript(`window.parleyCSP = [];
+document.addEventListener('securitypolicyviolation', e => parleyCSP.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));`)
 	tb.enterLobby(srv.URL, "alice")
 	tb.send("under a strict policy")
 	tb.waitText("under a strict policy", 10*time.Second)
