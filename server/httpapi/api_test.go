@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,6 +321,38 @@ func TestPollOverCapacity(t *testing.T) {
 	cancel()
 	<-held
 	require.Eventually(t, func() bool { return h.api.HeldPolls() == 0 }, 10*time.Second, 5*time.Millisecond)
+}
+
+// The attack from issue 8: with -max-polls 5, anonymous polls from one
+// address took every slot and a person who joined got 503. Now they get
+// at most three quarters of the slots, and a per-address cap on top.
+func TestAnonymousPollsDoNotLockOutSessions(t *testing.T) {
+	h := newHarness(t, func(s *settings) { s.session.MaxHeld = 5 })
+	alice := h.join("alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var refused atomic.Int32
+	done := make(chan struct{}, 5)
+	for range 5 {
+		go func() {
+			r := h.doCtx(ctx, "GET", "/api/rooms/lobby/messages?after=0&wait=60", "", "", "")
+			if r.status == http.StatusServiceUnavailable {
+				refused.Add(1)
+			}
+			done <- struct{}{}
+		}()
+	}
+	require.Eventually(t, func() bool { return h.api.HeldPolls() == 4 && refused.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+	held := make(chan reply, 1)
+	go func() {
+		held <- h.doCtx(ctx, "GET", "/api/rooms/lobby/messages?after=0&wait=60", alice, "", "")
+	}()
+	require.Eventually(t, func() bool { return h.api.HeldPolls() == 5 }, 10*time.Second, 5*time.Millisecond, "alice's poll is held")
+	cancel()
+	<-held
+	for range 5 {
+		<-done
+	}
 }
 
 func TestPresenceAndMembers(t *testing.T) {

@@ -143,7 +143,7 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 	until := deadline(r.Context(), shared.LegacyWait)
 	ctx, cancel := context.WithDeadline(r.Context(), until)
 	defer cancel()
-	hold, err := s.sessions.Hold(nil, shared.LegacyRoom, session.ReleaseFunc(cancel))
+	hold, err := s.sessions.Hold(nil, shared.LegacyRoom, s.clientKey(r), session.ReleaseFunc(cancel))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -58,7 +58,7 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p := &poll{srv: s, start: start}
-	hold, err := s.sessions.Hold(sess, room, p)
+	hold, err := s.sessions.Hold(sess, room, s.clientKey(r), p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -39,8 +39,15 @@ type Options struct {
 	// 8); a newer poll beyond it releases the oldest, which answers empty.
 	MaxHeldPerSession int
 	// MaxHeld bounds the polls held at once by everyone, sessions or not
-	// (default 10000); beyond it Hold fails with over_capacity.
+	// (default 10000); beyond it Hold fails with over_capacity. Polls
+	// without a session may take three quarters of it at most: the rest is
+	// kept for people who joined, so that anonymous polls (which cost
+	// nothing to make) cannot lock them out.
 	MaxHeld int
+	// MaxHeldPerAddr bounds the polls held at once from one client address
+	// (an IPv4 address or IPv6 /64; default 1000, generous for a shared
+	// NAT); beyond it Hold fails with rate_limited. Negative: no bound.
+	MaxHeldPerAddr int
 	// SendRate and SendBurst bound each session's sends (default 5/s, 20).
 	SendRate  rate.Limit
 	SendBurst int
@@ -66,6 +73,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxHeld <= 0 {
 		o.MaxHeld = 10000
+	}
+	if o.MaxHeldPerAddr == 0 {
+		o.MaxHeldPerAddr = 1000
 	}
 	if o.SendRate <= 0 {
 		o.SendRate = 5
@@ -120,6 +130,8 @@ func (f ReleaseFunc) Release() { f() }
 
 // Hold is one held poll in the Manager's registry.
 type Hold struct {
+	addr  string
+	anon  bool
 	s     *Session // nil for a poll without a session
 	p     *presence
 	r     Releaser
@@ -137,12 +149,14 @@ type Manager struct {
 	opt   Options
 	store Store
 
-	mu     sync.Mutex
-	byHash map[string]*Session
-	ops    []op          // presence changes for the Store, in order
-	swept  bool          // Sweep ran since the last Flush: expire leases
-	signal chan struct{} // buffered 1: ops has something
-	held   int           // polls held now, by anyone
+	mu       sync.Mutex
+	byHash   map[string]*Session
+	ops      []op           // presence changes for the Store, in order
+	swept    bool           // Sweep ran since the last Flush: expire leases
+	signal   chan struct{}  // buffered 1: ops has something
+	held     int            // polls held now, by anyone
+	heldAnon int            // of which without a session
+	heldBy   map[string]int // by client address
 }
 
 // op is one presence change waiting for Flush: a lease to make or extend,
@@ -160,6 +174,7 @@ func NewManager(opt Options) *Manager {
 		opt:    opt,
 		store:  opt.Store,
 		byHash: make(map[string]*Session),
+		heldBy: make(map[string]int),
 		signal: make(chan struct{}, 1),
 	}
 }
@@ -310,22 +325,33 @@ func (m *Manager) queueLocked(o op) {
 	}
 }
 
-// Hold registers a poll that may wait. It fails with over_capacity when
-// MaxHeld polls are held. With a session (s may be nil) it also keeps s
+// Hold registers a poll that may wait, from the client address addr ("" if
+// unknown). It fails with over_capacity when MaxHeld polls are held (three
+// quarters of it for polls without a session), and with rate_limited when
+// addr holds MaxHeldPerAddr. With a session (s may be nil) it also keeps s
 // present in room, logging its join if it was not, and when s holds more
 // than MaxHeldPerSession polls it releases the oldest (outside the lock).
 // Done must be called when the poll ends.
-func (m *Manager) Hold(s *Session, room string, r Releaser) (*Hold, error) {
+func (m *Manager) Hold(s *Session, room, addr string, r Releaser) (*Hold, error) {
 	m.mu.Lock()
-	if m.held >= m.opt.MaxHeld {
+	live := s != nil && m.byHash[s.hash] == s
+	switch {
+	case m.held >= m.opt.MaxHeld || !live && m.heldAnon >= m.opt.MaxHeld-m.opt.MaxHeld/4:
 		m.mu.Unlock()
 		return nil, shared.Errorf(shared.CodeOverCapacity, "too many clients are waiting; retry shortly")
+	case addr != "" && m.opt.MaxHeldPerAddr > 0 && m.heldBy[addr] >= m.opt.MaxHeldPerAddr:
+		m.mu.Unlock()
+		return nil, shared.Errorf(shared.CodeRateLimited, "too many polls held from this address")
 	}
 	m.held++
-	h := &Hold{s: s, r: r}
-	if s == nil || m.byHash[s.hash] != s {
+	h := &Hold{s: s, r: r, addr: addr, anon: !live}
+	if addr != "" {
+		m.heldBy[addr]++
+	}
+	if !live {
 		// No session, or it ended between lookup and now: count the poll
 		// but track no presence.
+		m.heldAnon++
 		m.mu.Unlock()
 		h.s = nil
 		return h, nil
@@ -384,6 +410,14 @@ func (m *Manager) Done(h *Hold) {
 	}
 	h.ended = true
 	m.held--
+	if h.addr != "" {
+		if m.heldBy[h.addr]--; m.heldBy[h.addr] == 0 {
+			delete(m.heldBy, h.addr)
+		}
+	}
+	if h.anon {
+		m.heldAnon--
+	}
 	if h.s == nil {
 		return
 	}

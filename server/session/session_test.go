@@ -231,7 +231,7 @@ func TestMaxSessions(t *testing.T) {
 // pollStarted holds a poll for s in room and returns its Done.
 func pollStarted(t testing.TB, m *session.Manager, s *session.Session, room string, release func()) func() {
 	t.Helper()
-	h, err := m.Hold(s, room, session.ReleaseFunc(release))
+	h, err := m.Hold(s, room, "", session.ReleaseFunc(release))
 	require.NoError(t, err)
 	return func() { m.Done(h) }
 }
@@ -240,17 +240,17 @@ func TestHeldPollsAreCappedForEveryone(t *testing.T) {
 	m := session.NewManager(session.Options{MaxHeld: 2})
 	s, err := m.Create(bg, "alice")
 	require.NoError(t, err)
-	a, err := m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
+	a, err := m.Hold(nil, "lobby", "", session.ReleaseFunc(func() {}))
 	require.NoError(t, err)
-	_, err = m.Hold(s, "lobby", session.ReleaseFunc(func() {}))
+	_, err = m.Hold(s, "lobby", "", session.ReleaseFunc(func() {}))
 	require.NoError(t, err)
-	_, err = m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
+	_, err = m.Hold(nil, "lobby", "", session.ReleaseFunc(func() {}))
 	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(err))
 	require.Equal(t, 2, m.Held())
 	m.Done(a)
 	m.Done(a) // a second Done changes nothing
 	require.Equal(t, 1, m.Held())
-	_, err = m.Hold(nil, "lobby", session.ReleaseFunc(func() {}))
+	_, err = m.Hold(nil, "lobby", "", session.ReleaseFunc(func() {}))
 	require.NoError(t, err)
 }
 
@@ -263,4 +263,34 @@ func TestMemStoreConformance(t *testing.T) {
 
 func TestMemCursorsConformance(t *testing.T) {
 	sessiontest.RunCursors(t, func(t *testing.T) session.CursorStore { return session.NewMemCursors(100) })
+}
+
+// Anonymous polls cost nothing to make, so they may not take the capacity
+// kept for people who joined; and one address may hold only so many.
+func TestAnonymousPollsCannotLockOutSessions(t *testing.T) {
+	m := session.NewManager(session.Options{MaxHeld: 4, MaxHeldPerAddr: 3})
+	s, err := m.Create(bg, "alice")
+	require.NoError(t, err)
+	hold := func(s *session.Session, addr string) error {
+		_, err := m.Hold(s, "lobby", addr, session.ReleaseFunc(func() {}))
+		return err
+	}
+	require.NoError(t, hold(nil, "10.0.0.1"))
+	require.NoError(t, hold(nil, "10.0.0.1"))
+	require.NoError(t, hold(nil, "10.0.0.2"))
+	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(hold(nil, "10.0.0.3")), "the last quarter is kept for sessions")
+	require.NoError(t, hold(s, "10.0.0.1"), "a session still gets a slot")
+	require.Equal(t, shared.CodeOverCapacity, shared.ErrorCode(hold(s, "10.0.0.4")), "the global cap still holds")
+
+	m2 := session.NewManager(session.Options{MaxHeld: 100, MaxHeldPerAddr: 2})
+	for range 2 {
+		_, err := m2.Hold(nil, "lobby", "2001:db8::/64", session.ReleaseFunc(func() {}))
+		require.NoError(t, err)
+	}
+	_, err = m2.Hold(nil, "lobby", "2001:db8::/64", session.ReleaseFunc(func() {}))
+	require.Equal(t, shared.CodeRateLimited, shared.ErrorCode(err))
+	h, err := m2.Hold(nil, "lobby", "10.0.0.9", session.ReleaseFunc(func() {}))
+	require.NoError(t, err, "another address is not affected")
+	m2.Done(h)
+	require.Equal(t, 2, m2.Held())
 }

@@ -42,26 +42,27 @@ func main() {
 
 // config is everything run reads from flags and PARLEY_* variables.
 type config struct {
-	addr         string
-	store        string
-	data         string
-	redis        string
-	redisPrefix  string
-	web          string
-	history      int
-	sessionTTL   time.Duration
-	maxPolls     int
-	maxRooms     int
-	sendRate     float64
-	sessionRate  float64
-	logLevel     string
-	tlsCert      string
-	tlsKey       string
-	origins      string
-	proxies      string
-	textbookRate float64
-	pprofAddr    string
-	metricsAddr  string
+	addr            string
+	store           string
+	data            string
+	redis           string
+	redisPrefix     string
+	web             string
+	history         int
+	sessionTTL      time.Duration
+	maxPolls        int
+	maxPollsPerAddr int
+	maxRooms        int
+	sendRate        float64
+	sessionRate     float64
+	logLevel        string
+	tlsCert         string
+	tlsKey          string
+	origins         string
+	proxies         string
+	textbookRate    float64
+	pprofAddr       string
+	metricsAddr     string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -78,7 +79,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
 	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
-	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503")
+	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503 (three quarters of them at most without a session)")
+	fs.IntVar(&c.maxPollsPerAddr, "max-polls-per-addr", 1000, "polls held at once from one client address (IPv4, or IPv6 /64) before answering 429; -1: no bound (load tests on loopback)")
 	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
 	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
 	fs.Float64Var(&c.sessionRate, "session-rate", 1, "sessions per second one client address may create (burst 20)")
@@ -115,6 +117,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-session-ttl must be at least 1s")
 	case c.maxPolls < 1:
 		return c, errors.New("-max-polls must be at least 1")
+	case c.maxPollsPerAddr == 0 || c.maxPollsPerAddr < -1:
+		return c, errors.New("-max-polls-per-addr must be at least 1, or -1 for no bound")
 	case c.maxRooms < 1:
 		return c, errors.New("-max-rooms must be at least 1")
 	case c.sendRate <= 0 || c.sessionRate <= 0:
@@ -161,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready, stopFollow = be.follow(hub)
 		defer stopFollow() // before hub.Close, which the deferred calls run after
 	}
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), SendBurst: sendBurst, MaxHeld: c.maxPolls, Store: be.sessions, Logger: log})
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), SendBurst: sendBurst, MaxHeld: c.maxPolls, MaxHeldPerAddr: c.maxPollsPerAddr, Store: be.sessions, Logger: log})
 	lot, err := park.New(park.Options{Logger: log})
 	if err != nil {
 		return err

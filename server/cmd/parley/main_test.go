@@ -630,9 +630,11 @@ func TestSIGTERMAnswersHeldPollsAndExitsZero(t *testing.T) {
 	)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "parley.db")
-	// max-polls = held lets the test know for certain that every poll is
-	// held by the server before the signal: one more is refused with 503.
-	args := []string{"-store", "bolt", "-data", data, "-addr", "127.0.0.1:0", "-web", dir, "-max-polls", strconv.Itoa(held)}
+	// Polls without a session may take all but a quarter of -max-polls:
+	// held+1 leaves exactly held slots for these anonymous polls, which lets
+	// the test know for certain that every poll is held by the server
+	// before the signal: one more is refused with 503.
+	args := []string{"-store", "bolt", "-data", data, "-addr", "127.0.0.1:0", "-web", dir, "-max-polls", strconv.Itoa(held + 1)}
 	hc := newClient(t)
 	p := startParley(t, args...)
 	baseURL := func() string { return p.url }
@@ -728,7 +730,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
-		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxRooms: 10000, logLevel: "info",
+		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxRooms: 10000, logLevel: "info",
 		sendRate: 5, sessionRate: 1, textbookRate: 1,
 	}, c)
 }
@@ -755,7 +757,7 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
-		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxRooms: 8, logLevel: "debug",
+		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxRooms: 8, logLevel: "debug",
 		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example",
 	}, c)
 	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))

@@ -214,7 +214,7 @@ func Run(t *testing.T, newStore Factory) {
 			if i%2 == 1 {
 				m, sess = b, sb
 			}
-			h, err := m.Hold(sess, "lobby", session.ReleaseFunc(func() {}))
+			h, err := m.Hold(sess, "lobby", "", session.ReleaseFunc(func() {}))
 			require.NoError(t, err)
 			log.flush(a, b)
 			clock.add(10 * time.Second)
@@ -239,7 +239,7 @@ func Run(t *testing.T, newStore Factory) {
 		require.Equal(t, []string{"join lobby Dana", "leave lobby Dana"}, log.lines())
 
 		// Ending the session on B frees the name on A and logs one leave.
-		h, err := a.Hold(sa, "random", session.ReleaseFunc(func() {}))
+		h, err := a.Hold(sa, "random", "", session.ReleaseFunc(func() {}))
 		require.NoError(t, err)
 		log.flush(a, b)
 		require.NoError(t, b.End(ctx, sa.Token))
