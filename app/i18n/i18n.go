@@ -93,6 +93,9 @@ type Strings struct {
 	ModeShort       string
 	ModeLong        string
 	ModeTextbook    string
+	LaneShort       string // the timeline's short names of the modes
+	LaneLong        string
+	LaneTextbook    string
 	ExplainShort    string
 	ExplainLong     string
 	ExplainTextbook string
@@ -183,6 +186,9 @@ var en = Strings{
 	ModeShort:       "Short polling",
 	ModeLong:        "Long polling",
 	ModeTextbook:    "The textbook's /get_msg/",
+	LaneShort:       "short",
+	LaneLong:        "long",
+	LaneTextbook:    "/get_msg/",
 	ExplainShort:    "The client asks every few seconds whether there is anything new, and the server answers at once, mostly with nothing. A message waits on the server until the next question: on average half an interval late, and most requests are wasted.",
 	ExplainLong:     "The client asks once and the server holds the request open until a message arrives (or 25 s pass), then the client asks again at once. Messages arrive as soon as they are sent, with one request per answer instead of one per tick. This is how Parley itself works.",
 	ExplainTextbook: "The tutorial's endpoint is long polling too, but each answer carries a single message and the wait is 10 s. A burst of messages takes one round trip per message, so the last of a burst arrives later than with Parley's batches.",
@@ -273,6 +279,9 @@ var zh = Strings{
 	ModeShort:       "短轮询",
 	ModeLong:        "长轮询",
 	ModeTextbook:    "教程的 /get_msg/",
+	LaneShort:       "短轮询",
+	LaneLong:        "长轮询",
+	LaneTextbook:    "/get_msg/",
 	ExplainShort:    "客户端每隔几秒问一次有没有新消息,服务器立即回答,大多是“没有”。消息要在服务器上等到下一次询问:平均晚半个间隔,而且大部分请求都是白费的。",
 	ExplainLong:     "客户端只问一次,服务器把请求挂起,直到有消息(或过了 25 秒)才回答,客户端随即再问。消息一发出就能收到,每次回答只需一个请求,而不是每个间隔一个。Parley 本身就是这样工作的。",
 	ExplainTextbook: "教程的接口也是长轮询,但每次回答只带一条消息,最长等待 10 秒。一连串消息需要每条一个往返,所以一批消息中的最后一条比 Parley 的批量回答到得晚。",

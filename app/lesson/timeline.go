@@ -6,7 +6,7 @@ import "time"
 // on the left, one lane per client, the time axis at the bottom.
 const (
 	TimelineWidth = 600.0
-	Gutter        = 90.0
+	Gutter        = 100.0
 	LaneHeight    = 26.0
 	LaneGap       = 10.0
 	AxisHeight    = 22.0
@@ -48,6 +48,9 @@ type Tick struct {
 	Ago int
 }
 
+// stack is the vertical offsets of the dots of one answer, in turn.
+var stack = []float64{0, -2 * DotRadius, 2 * DotRadius}
+
 // Layout places b's requests and arrivals of the last Window before now.
 func Layout(b *Board, now time.Time) Timeline {
 	from := now.Add(-Window)
@@ -84,11 +87,20 @@ func Layout(b *Board, now time.Time) Timeline {
 				InFlight: bar.End.IsZero(), Got: bar.Got > 0, Failed: bar.Failed,
 			})
 		}
+		// Messages of one answer arrive at the same instant: their dots
+		// are stacked up and down the lane so that each one shows.
+		var last time.Time
+		k := 0
 		for _, d := range c.Dots {
 			if d.At.Before(from) {
 				continue
 			}
-			lane.Dots = append(lane.Dots, Circle{CX: x(d.At), CY: y + LaneHeight/2, R: DotRadius})
+			if d.At.Equal(last) {
+				k++
+			} else {
+				last, k = d.At, 0
+			}
+			lane.Dots = append(lane.Dots, Circle{CX: x(d.At), CY: y + LaneHeight/2 + stack[k%len(stack)], R: DotRadius})
 		}
 		tl.Lanes = append(tl.Lanes, lane)
 		y += LaneHeight + LaneGap

@@ -43,6 +43,17 @@ func TestLayout(t *testing.T) {
 	require.InDelta(t, x(28000), long.Dots[0].CX, 1e-9)
 	require.InDelta(t, long.Y+lesson.LaneHeight/2, long.Dots[0].CY, 1e-9)
 
+	// Two messages in one answer: two dots, one above the other.
+	b2 := lesson.NewBoard("n")
+	b2.Send("a")
+	b2.Send("b")
+	r = b2.Started(lesson.Short, at(30000))
+	b2.Answered(lesson.Short, r, at(30001), 1, []lesson.Incoming{{Author: "n", Text: "a"}, {Author: "n", Text: "b"}}, false)
+	dots := lesson.Layout(b2, now).Lanes[0].Dots
+	require.Len(t, dots, 2)
+	require.Equal(t, dots[0].CX, dots[1].CX)
+	require.GreaterOrEqual(t, dots[0].CY-dots[1].CY, 2*lesson.DotRadius, "apart, not on top of each other")
+
 	// Lanes stack without overlapping; the axis is under the last one.
 	require.Greater(t, long.Y, short.Y+short.H)
 	require.Greater(t, text.Y, long.Y+long.H)

@@ -257,15 +257,15 @@ func (c *lessonPage) Render() app.UI {
 	)
 }
 
-// modeText is a client's name and what it does.
-func modeText(s *i18n.Strings, m lesson.Mode) (title, explain string) {
+// modeText is a client's name, what it does, and its name on the timeline.
+func modeText(s *i18n.Strings, m lesson.Mode) (title, explain, lane string) {
 	switch m {
 	case lesson.Short:
-		return s.ModeShort, s.ExplainShort
+		return s.ModeShort, s.ExplainShort, s.LaneShort
 	case lesson.Long:
-		return s.ModeLong, s.ExplainLong
+		return s.ModeLong, s.ExplainLong, s.LaneLong
 	}
-	return s.ModeTextbook, s.ExplainTextbook
+	return s.ModeTextbook, s.ExplainTextbook, s.LaneTextbook
 }
 
 // column is one client: what it is, then its counters, kept in data-*
@@ -274,7 +274,7 @@ func (c *lessonPage) column(m lesson.Mode) app.UI {
 	s := c.str
 	col := c.board.Columns[m]
 	head := "lesson-h-" + string(m)
-	title, explain := modeText(s, m)
+	title, explain, _ := modeText(s, m)
 	delay := func(d time.Duration) string {
 		if col.Delayed == 0 {
 			return "—"
@@ -353,11 +353,11 @@ func timeline(s *i18n.Strings, tl lesson.Timeline) app.UI {
 	}
 	for _, l := range tl.Lanes {
 		var lane []app.UI
-		title, _ := modeText(s, l.Mode)
+		_, _, name := modeText(s, l.Mode)
 		lane = append(lane,
 			svg("rect").Class("lesson-lane").Attr("x", num(lesson.Gutter)).Attr("y", num(l.Y)).
 				Attr("width", num(tl.Width-lesson.Gutter)).Attr("height", num(l.H)),
-			svg("text").Class("lesson-lane-label").Attr("x", "0").Attr("y", num(l.LabelY)).Text(title),
+			svg("text").Class("lesson-lane-label").Attr("x", "0").Attr("y", num(l.LabelY)).Text(name),
 		)
 		for _, r := range l.Bars {
 			cls := "lesson-bar"
