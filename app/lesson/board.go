@@ -81,6 +81,19 @@ func (c *Column) DelayAvg() time.Duration {
 	return c.DelaySum / time.Duration(c.Delayed)
 }
 
+// Delays lists the delay of every acknowledged message c received, in
+// the order they were sent, for quantiles.
+func (b *Board) Delays(m Mode) []time.Duration {
+	c := b.Columns[m]
+	var out []time.Duration
+	for _, s := range b.Sent {
+		if got, ok := c.got[s.ID]; ok && s.Acked {
+			out = append(out, max(0, got.Sub(s.AckAt)))
+		}
+	}
+	return out
+}
+
 // Sent is one message the page sent.
 type Sent struct {
 	ID    int

@@ -47,6 +47,7 @@ func TestCountersDelaysAndMatching(t *testing.T) {
 	require.Equal(t, 2, l.Delayed)
 	require.Equal(t, 50*time.Millisecond, l.DelayMax)
 	require.Equal(t, 25*time.Millisecond, l.DelayAvg())
+	require.Equal(t, []time.Duration{50 * time.Millisecond, 0}, b.Delays(lesson.Long))
 	// The short client's delay for the second message was added at its ack.
 	require.Equal(t, 2, c.Delayed)
 
@@ -71,6 +72,9 @@ func TestCountersDelaysAndMatching(t *testing.T) {
 func TestReadyAndPrune(t *testing.T) {
 	b := lesson.NewBoard("learn-ab12")
 	require.False(t, b.AllReady())
+	b.Ready(lesson.Long)
+	require.True(t, b.IsReady(lesson.Long))
+	require.False(t, b.IsReady(lesson.Short))
 	for _, m := range lesson.Modes {
 		b.Ready(m)
 	}

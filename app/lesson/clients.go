@@ -19,6 +19,9 @@ type Apply func(func(b *Board))
 // every message sent from now on reaches it.
 func (b *Board) Ready(mode Mode) { b.ready[mode] = true }
 
+// IsReady reports whether the client of mode is set up.
+func (b *Board) IsReady(m Mode) bool { return b.ready[m] }
+
 // AllReady reports whether every client is set up: sending before would
 // let a message slip in ahead of a cursor.
 func (b *Board) AllReady() bool {
