@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLaneParse$$' -fuzztime $(FUZZTIME) ./server/park
 	$(GO) test -run '^$$' -fuzz '^FuzzSendBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzLoneSurrogate$$' -fuzztime $(FUZZTIME) ./server/httpapi
 
 ## bench: core benchmarks (go test -bench), the whole-system load run, the /learn comparison at scale, Parley next to Nchan, and one to three instances behind nginx
 bench: bench-core bench-load bench-lesson bench-peers bench-cluster

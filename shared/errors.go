@@ -10,11 +10,11 @@ import (
 const (
 	CodeBadRequest         = "bad_request"   // malformed body or query
 	CodeInvalidRoom        = "invalid_room"  // room name does not match the pattern
-	CodeInvalidName        = "invalid_name"  // display name empty, too long or with control characters
+	CodeInvalidName        = "invalid_name"  // display name empty, too long, invisible, or with control, format or bidi characters
 	CodeNameTaken          = "name_taken"    // another live session holds the name
-	CodeTextEmpty          = "text_empty"    // message text empty or only whitespace
+	CodeTextEmpty          = "text_empty"    // message text empty or only whitespace and invisible characters
 	CodeTextTooLong        = "text_too_long" // message text over MaxTextRunes
-	CodeTextInvalid        = "text_invalid"  // invalid UTF-8 or forbidden control characters
+	CodeTextInvalid        = "text_invalid"  // invalid UTF-8, forbidden control characters, or over 8 combining marks in a row
 	CodeClientMsgIDTooLong = "client_msg_id_too_long"
 	CodeInvalidParam       = "invalid_param" // after, before, wait or limit out of range or not a number
 	CodeUnauthorized       = "unauthorized"  // no token where one is required
@@ -22,6 +22,7 @@ const (
 	CodeBodyTooLarge       = "body_too_large"
 	CodeUnsupportedType    = "unsupported_media_type"
 	CodeRateLimited        = "rate_limited"
+	CodeCrossSite          = "cross_site" // a state change sent by a page of another site (Origin, Sec-Fetch-Site)
 	CodeOverCapacity       = "over_capacity"
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"

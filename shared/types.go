@@ -30,7 +30,14 @@ type Message struct {
 	Text        string    `json:"text"`
 	SentAt      time.Time `json:"sent_at"`
 	ClientMsgID string    `json:"client_msg_id,omitempty"`
+	// Via says how a message came in when not through the API: ViaTextbook
+	// for the textbook's POST /send_msg/, whose author is a name typed by
+	// anyone rather than a session's, so the UI can show it differently.
+	Via string `json:"via,omitempty"`
 }
+
+// ViaTextbook marks a message posted through the textbook's /send_msg/.
+const ViaTextbook = "textbook"
 
 // SessionRequest is the body of POST /api/session.
 type SessionRequest struct {

@@ -5,6 +5,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits shared by the client (which refuses early) and the server (which
@@ -50,13 +53,23 @@ func ValidateRoom(name string) error {
 	return nil
 }
 
-// NormalizeName trims a display name and checks it: 1–32 runes of valid UTF-8
-// with no control characters.
+// MaxMarksInRow bounds the combining marks that may follow one base
+// character. Real scripts stack at most a few (Vietnamese two, Tibetan and
+// Indic a handful); "Zalgo" text stacks thousands, which draws over the lines
+// around it and costs the browser layout time.
+const MaxMarksInRow = 8
+
+// NormalizeName trims a display name, puts it in Unicode NFC form and checks
+// it: 1–32 runes of valid UTF-8 with at least one visible character, and none
+// that are invisible or reorder text (controls, format and bidi controls,
+// fillers and blanks), so that a name always looks like what it is and two
+// names that look alike can be told apart by NameKey.
 func NormalizeName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", Errorf(CodeInvalidName, "name is not valid UTF-8")
 	}
-	name = strings.TrimSpace(name)
+	// NFC first: normalising can change what TrimSpace sees at the ends.
+	name = strings.TrimSpace(norm.NFC.String(name))
 	n := utf8.RuneCountInString(name)
 	switch {
 	case n == 0:
@@ -64,17 +77,116 @@ func NormalizeName(name string) (string, error) {
 	case n > MaxNameRunes:
 		return "", Errorf(CodeInvalidName, "name is longer than %d characters", MaxNameRunes)
 	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
+	var visible bool
+	var marks markRun
+	prev := rune(-1)
+	for i, r := range name {
+		switch {
+		case unicode.IsControl(r):
 			return "", Errorf(CodeInvalidName, "name contains a control character")
+		case r == zwj || r == zwnj:
+			// Joiners are part of emoji sequences (👩‍💻) and of Persian and
+			// Indic spelling, so they may stand between two visible
+			// characters, never at an end or next to another invisible one.
+			next, _ := utf8.DecodeRuneInString(name[i+utf8.RuneLen(r):])
+			if prev < 0 || !isVisible(prev) && !isVariationSelector(prev) || next == utf8.RuneError || !isVisible(next) {
+				return "", Errorf(CodeInvalidName, "name contains an invisible character (U+%04X) outside a joined sequence", r)
+			}
+		case isVariationSelector(r):
+			// A variation selector chooses how the character before it is
+			// drawn (❤️); alone it is invisible.
+			if prev < 0 || !isVisible(prev) {
+				return "", Errorf(CodeInvalidName, "name contains a variation selector that follows no character")
+			}
+		case isInvisible(r):
+			return "", Errorf(CodeInvalidName, "name contains an invisible or direction-changing character (U+%04X)", r)
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			return "", Errorf(CodeInvalidName, "name contains a line break")
 		}
+		if !marks.add(r) {
+			return "", Errorf(CodeInvalidName, "name stacks more than %d combining marks on one character", MaxMarksInRow)
+		}
+		visible = visible || isVisible(r)
+		prev = r
+	}
+	if !visible {
+		return "", Errorf(CodeInvalidName, "name has no visible character")
 	}
 	return name, nil
 }
 
+// NameKey is the key under which a normalised name is unique: two names
+// with the same key look alike, so one cannot be taken while the other is
+// in use. It is the Unicode confusables skeleton (UTS #39, section 4) of the
+// name compatibility-decomposed (NFKC: "ａｌｉｃｅ" is "alice") and
+// case-folded, with joiners and variation selectors dropped and runs of
+// spaces made one: "Alice", "аlice" (Cyrillic а), "ALIСE" and "alice "
+// share a key.
+func NameKey(name string) string {
+	folded := strings.Map(func(r rune) rune {
+		if r == zwj || r == zwnj || isVariationSelector(r) || isInvisible(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, norm.NFKC.String(name))
+	// The skeleton maps to prototypes that may be capitals ("l" and "I"
+	// have one between them), so fold again after it.
+	key := strings.ToLower(confusables.Skeleton(folded))
+	return strings.Join(strings.Fields(key), " ")
+}
+
+// markRun counts the combining marks in a row.
+type markRun int
+
+// add counts r and reports whether the run is still within MaxMarksInRow.
+func (m *markRun) add(r rune) bool {
+	if !unicode.In(r, unicode.Mn, unicode.Me) {
+		*m = 0
+		return true
+	}
+	*m++
+	return *m <= MaxMarksInRow
+}
+
+const (
+	zwnj = '\u200C'
+	zwj  = '\u200D'
+)
+
+// invisible lists what draws nothing, or changes the direction of what
+// follows, beyond the format characters (Cf) and the default-ignorable code
+// points Unicode names: blanks that are letters or symbols by category.
+var invisible = &unicode.RangeTable{
+	R16: []unicode.Range16{
+		{Lo: 0x115F, Hi: 0x1160, Stride: 1}, // Hangul choseong and jungseong fillers
+		{Lo: 0x2800, Hi: 0x2800, Stride: 1}, // braille pattern blank
+		{Lo: 0x3164, Hi: 0x3164, Stride: 1}, // Hangul filler
+		{Lo: 0xFFA0, Hi: 0xFFA0, Stride: 1}, // halfwidth Hangul filler
+		{Lo: 0xFFFC, Hi: 0xFFFC, Stride: 1}, // object replacement character
+	},
+}
+
+// isInvisible reports whether r draws nothing or reorders text: format
+// characters (which include the bidi controls U+200E/F, U+202A–E and
+// U+2066–9, and U+200B, U+2060 and U+FEFF), other default-ignorable code
+// points, variation selectors and the blanks above.
+func isInvisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector, invisible)
+}
+
+func isVariationSelector(r rune) bool { return unicode.Is(unicode.Variation_Selector, r) }
+
+// isVisible reports whether r draws something by itself: a letter, number,
+// symbol or punctuation character that is not one of the blanks.
+func isVisible(r rune) bool {
+	return unicode.In(r, unicode.L, unicode.N, unicode.S, unicode.P) && !isInvisible(r)
+}
+
 // NormalizeText canonicalises line ends (browsers send textarea newlines as
-// CRLF in forms) and checks message text: valid UTF-8, 1–2000 runes, not only
-// whitespace, no control characters but newline and tab.
+// CRLF in forms) and checks message text: valid UTF-8, 1–2000 runes, at least
+// one visible character (whitespace and invisible characters alone are
+// empty), no control characters but newline and tab, and no more than
+// MaxMarksInRow combining marks on one character.
 func NormalizeText(text string) (string, error) {
 	if !utf8.ValidString(text) {
 		return "", Errorf(CodeTextInvalid, "text is not valid UTF-8")
@@ -83,16 +195,22 @@ func NormalizeText(text string) (string, error) {
 		text = strings.ReplaceAll(text, "\r\n", "\n")
 		text = strings.ReplaceAll(text, "\r", "\n")
 	}
-	if strings.TrimSpace(text) == "" {
-		return "", Errorf(CodeTextEmpty, "text is empty")
-	}
 	if n := utf8.RuneCountInString(text); n > MaxTextRunes {
 		return "", Errorf(CodeTextTooLong, "text is %d characters; the limit is %d", n, MaxTextRunes)
 	}
+	var visible bool
+	var marks markRun
 	for _, r := range text {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' {
 			return "", Errorf(CodeTextInvalid, "text contains control character U+%04X", r)
 		}
+		if !marks.add(r) {
+			return "", Errorf(CodeTextInvalid, "text stacks more than %d combining marks on one character", MaxMarksInRow)
+		}
+		visible = visible || isVisible(r)
+	}
+	if !visible {
+		return "", Errorf(CodeTextEmpty, "text is empty")
 	}
 	return text, nil
 }

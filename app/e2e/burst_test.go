@@ -37,7 +37,7 @@ func (s *server) legacyBurst(t *testing.T, prefix string, n int) {
 // 'longtask'): the DOM holds a bounded window, older messages come on
 // demand.
 func TestBurstAndLongHistory(t *testing.T) {
-	srv := startServer(t, "-history", "6000", "-send-rate", "10000")
+	srv := startServer(t, "-history", "6000", "-send-rate", "10000", "-textbook-rate", "0")
 	srv.legacyBurst(t, "history", 5000)
 	token := srv.apiJoin(t, "carol")
 	for i := 0; i < 300; i++ {

@@ -1,6 +1,10 @@
 package ui
 
-import "github.com/maxence-charriere/go-app/v10/pkg/app"
+import (
+	"sync"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+)
 
 // Small DOM helpers for what go-app does not do: read and clear a field the
 // user typed in, move the focus, keep the log's scroll position.
@@ -27,20 +31,44 @@ func focus(id string) {
 	}
 }
 
-// pinFunc scrolls an element to its bottom in the browser's next frame,
-// as a JavaScript function: reading scrollHeight right after go-app changed
-// the DOM would force a layout inside the wasm's task; in a frame callback
-// it is the layout the frame does anyway.
-var pinFunc app.Value
+// pin scrolls elements to their bottom in the browser's next frame: reading
+// scrollHeight right after go-app changed the DOM would force a layout
+// inside the wasm's task; in a frame callback it is the layout the frame
+// does anyway. The callback is a Go function, not JavaScript made from a
+// string, which the server's Content-Security-Policy (no 'unsafe-eval')
+// refuses to run.
+var pin struct {
+	mu      sync.Mutex
+	ids     map[string]bool // scrolled in the next frame
+	frame   app.Func        // made once, for every frame
+	pending bool            // a frame is requested
+}
 
 // scrollToBottom scrolls the element with id to its end before the next
 // paint.
 func scrollToBottom(id string) {
-	if pinFunc == nil {
-		pinFunc = app.Window().Get("Function").New("id",
-			`requestAnimationFrame(() => { const el = document.getElementById(id); if (el) el.scrollTop = el.scrollHeight; })`)
+	pin.mu.Lock()
+	defer pin.mu.Unlock()
+	if pin.frame == nil {
+		pin.ids = make(map[string]bool)
+		pin.frame = app.FuncOf(func(app.Value, []app.Value) any {
+			pin.mu.Lock()
+			ids := pin.ids
+			pin.ids, pin.pending = make(map[string]bool), false
+			pin.mu.Unlock()
+			for id := range ids {
+				if el := app.Window().GetElementByID(id); el.Truthy() {
+					el.Set("scrollTop", el.Get("scrollHeight").Float())
+				}
+			}
+			return nil
+		})
 	}
-	pinFunc.Invoke(id)
+	pin.ids[id] = true
+	if !pin.pending {
+		pin.pending = true
+		app.Window().Call("requestAnimationFrame", pin.frame)
+	}
 }
 
 // keepScrollPosition returns a func that, after older messages were added

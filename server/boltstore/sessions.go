@@ -87,6 +87,11 @@ func (s *Sessions) CreateSession(ctx context.Context, rec session.Record, now ti
 	return false, nil
 }
 
+// NameTaken implements session.Store, from memory (which mirrors the file).
+func (s *Sessions) NameTaken(ctx context.Context, name string, now time.Time) (bool, error) {
+	return s.mem.NameTaken(ctx, name, now)
+}
+
 // TouchSession implements session.Store, in memory only.
 func (s *Sessions) TouchSession(ctx context.Context, hash string, now time.Time, ttl time.Duration) (string, bool, error) {
 	return s.mem.TouchSession(ctx, hash, now, ttl)

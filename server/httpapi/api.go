@@ -3,10 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/server/session"
@@ -15,23 +12,23 @@ import (
 
 // handleCreateSession serves POST /api/session.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	if ok, wait, err := s.sessionLimit.Allow(r.Context(), "session:"+s.clientIP(r)); err != nil || !ok {
+	if ok, wait, err := s.sessionLimit.Allow(r.Context(), "session:"+s.clientKey(r)); err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
 		} else {
 			err = withRetry(shared.Errorf(shared.CodeRateLimited, "too many sessions from this address; retry shortly"), wait)
 		}
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	var req shared.SessionRequest
 	if err := s.decodeRequest(w, r, &req); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	sess, err := s.sessions.Create(r.Context(), req.Name)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	s.log.Info("session created", "name", sess.Name)
@@ -42,11 +39,11 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	tok, _ := bearer(r)
 	if tok == "" {
-		writeError(w, r, s.log, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
+		s.writeError(w, r, shared.Errorf(shared.CodeUnauthorized, "send Authorization: Bearer <token>"))
 		return
 	}
 	if err := s.sessions.End(r.Context(), tok); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -75,7 +72,7 @@ func roomOf(r *http.Request) (string, error) {
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	room, err := roomOf(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	sess, err := s.session(r)
@@ -83,12 +80,12 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		err = shared.Errorf(shared.CodeUnauthorized, "sending needs a session: POST /api/session first")
 	}
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	var req shared.SendRequest
 	if err := s.decodeRequest(w, r, &req); err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if ok, wait, err := s.allowSend(r.Context(), sess); err != nil || !ok {
@@ -97,14 +94,14 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		} else {
 			err = withRetry(shared.Errorf(shared.CodeRateLimited, "sending too fast; retry shortly"), wait)
 		}
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	msg, dup, err := s.hub.Append(r.Context(), shared.Message{
 		Room: room, Kind: shared.KindText, Author: sess.Name, Text: req.Text, ClientMsgID: req.ClientMsgID,
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	status := http.StatusCreated
@@ -128,56 +125,15 @@ func (s *Server) allowSend(ctx context.Context, sess *session.Session) (bool, ti
 func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 	room, err := roomOf(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	members, err := s.sessions.Members(r.Context(), room)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, shared.MembersResponse{Room: room, Members: members})
-}
-
-// clientIP is the client's address: the peer's, or, when the peer is a
-// trusted proxy (Config.TrustedProxies), the nearest address in
-// X-Forwarded-For that is not one of them. Without trusted proxies, every
-// client behind a proxy shares its address, and the per-address session
-// limit is a limit for the proxy.
-func (s *Server) clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if !s.trusted(host) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop := strings.TrimSpace(hops[i])
-		if _, err := netip.ParseAddr(hop); err != nil {
-			break // a forged or broken entry: trust nothing beyond it
-		}
-		host = hop
-		if !s.trusted(hop) {
-			break
-		}
-	}
-	return host
-}
-
-func (s *Server) trusted(addr string) bool {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range s.trustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // deadline is the earliest of now+d and ctx's deadline.

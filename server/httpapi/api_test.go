@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,12 +52,53 @@ func TestCreateSession(t *testing.T) {
 		{"text/plain", "text/plain", `name=x`, 415, shared.CodeUnsupportedType},
 		{"too large", formType, "name=" + strings.Repeat("x", shared.MaxBodyBytes+1), 413, shared.CodeBodyTooLarge},
 		{"too large json", jsonType, `{"name":"` + strings.Repeat("x", shared.MaxBodyBytes+1) + `"}`, 413, shared.CodeBodyTooLarge},
+		// Look-alikes and invisibles of a live name (issue 8).
+		{"live name + zero width", jsonType, `{"name":"小明\u200b"}`, 400, shared.CodeInvalidName},
+		{"zero width", formType, "name=%E2%80%8B", 400, shared.CodeInvalidName},
+		{"braille blank", jsonType, `{"name":"\u2800"}`, 400, shared.CodeInvalidName},
+		{"bad utf8 json", jsonType, "{\"name\":\"a\xffb\"}", 400, shared.CodeInvalidName},
+		{"lone surrogate json", jsonType, `{"name":"\udc00bob"}`, 400, shared.CodeInvalidName},
 	} {
 		r := h.do("POST", "/api/session", "", c.ctype, c.body)
 		require.Equal(t, c.status, r.status, "%s: %s", c.name, r.body)
 		require.Equal(t, c.code, r.errCode(t), c.name)
 		require.Contains(t, r.header.Get("Content-Type"), "application/json")
 	}
+}
+
+func TestLookAlikeNamesAreTaken(t *testing.T) {
+	h := newHarness(t)
+	h.join("alice")
+	for _, name := range []string{"Alice", "\u0430lice", "ａｌｉｃｅ", "al\u0456ce", "a1ice", "e\u0301"} {
+		r := h.do("POST", "/api/session", "", formType, url.Values{"name": {name}}.Encode())
+		if name == "e\u0301" {
+			require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+			continue
+		}
+		require.Equal(t, http.StatusConflict, r.status, "%q: %s", name, r.body)
+		require.Equal(t, shared.CodeNameTaken, r.errCode(t))
+	}
+	r := h.do("POST", "/api/session", "", formType, "name=%C3%A9")
+	require.Equal(t, shared.CodeNameTaken, r.errCode(t), "é composed and decomposed are one name")
+}
+
+// TestRateLimitsBehindATrustedProxy: behind a proxy every client shares
+// its address; with the proxy trusted, X-Forwarded-For keys the limit, and
+// a client cannot escape it by sending the header itself.
+func TestRateLimitsBehindATrustedProxy(t *testing.T) {
+	h := newHarness(t, func(s *settings) {
+		s.api.SessionRate, s.api.SessionBurst = rate.Every(time.Hour), 1
+		s.api.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	join := func(xff, name string) int {
+		return h.doHeader(context.Background(), http.Header{"X-Forwarded-For": {xff}}, "POST", "/api/session", "", formType, "name="+name).status
+	}
+	require.Equal(t, http.StatusCreated, join("192.0.2.1", "a"))
+	require.Equal(t, http.StatusTooManyRequests, join("192.0.2.1", "b"))
+	require.Equal(t, http.StatusTooManyRequests, join("203.0.113.9, 192.0.2.1", "b"), "a forged left entry changes nothing")
+	require.Equal(t, http.StatusCreated, join("192.0.2.2", "c"), "another client behind the same proxy")
+	require.Equal(t, http.StatusCreated, join("2001:db8:1:2::1", "d"))
+	require.Equal(t, http.StatusTooManyRequests, join("2001:db8:1:2::99", "e"), "the same /64")
 }
 
 func TestCreateSessionRateLimited(t *testing.T) {
@@ -131,6 +173,10 @@ func TestSendErrors(t *testing.T) {
 		{"too long", "lobby", tok, jsonType, `{"text":"` + strings.Repeat("字", 2001) + `"}`, 400, shared.CodeTextTooLong},
 		{"control", "lobby", tok, jsonType, `{"text":"a\u0000b"}`, 400, shared.CodeTextInvalid},
 		{"bad utf8", "lobby", tok, formType, `text=%FF%FE`, 400, shared.CodeTextInvalid},
+		{"bad utf8 json", "lobby", tok, jsonType, "{\"text\":\"a\xff\xfeb\"}", 400, shared.CodeTextInvalid},
+		{"lone surrogate json", "lobby", tok, jsonType, `{"text":"a\ud800b"}`, 400, shared.CodeTextInvalid},
+		{"invisible only", "lobby", tok, jsonType, `{"text":"\u200b\u2800\ufeff"}`, 400, shared.CodeTextEmpty},
+		{"zalgo", "lobby", tok, jsonType, `{"text":"a` + strings.Repeat(`\u0301`, 1999) + `"}`, 400, shared.CodeTextInvalid},
 		{"long id", "lobby", tok, jsonType, `{"text":"x","client_msg_id":"` + strings.Repeat("i", 65) + `"}`, 400, shared.CodeClientMsgIDTooLong},
 		{"bad json", "lobby", tok, jsonType, `[`, 400, shared.CodeBadRequest},
 		{"xml", "lobby", tok, "application/xml", `<text>x</text>`, 415, shared.CodeUnsupportedType},
@@ -142,6 +188,9 @@ func TestSendErrors(t *testing.T) {
 	}
 	require.Empty(t, h.poll("", "lobby", "").Messages, "nothing bad was logged")
 	h.send(tok, "lobby", "still serving", "")
+	r := h.do("POST", "/api/rooms/lobby/messages", tok, jsonType, `{"text":"a pair \ud83d\ude00"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "😀")
 }
 
 func TestSendRateLimited(t *testing.T) {
@@ -241,6 +290,8 @@ func TestPollErrors(t *testing.T) {
 		"limit=0":          shared.CodeInvalidParam,
 		"limit=501":        shared.CodeInvalidParam,
 		"limit=many":       shared.CodeInvalidParam,
+		"after=1&after=9":  shared.CodeInvalidParam, // issue 8: one endpoint took the first, another the last
+		"wait=0&WAIT=60":   shared.CodeInvalidParam,
 	} {
 		r := h.do("GET", "/api/rooms/lobby/messages?"+q, "", "", "")
 		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", q, r.body)
@@ -372,4 +423,32 @@ func TestStoreFailureIs503AndOthersKeepServing(t *testing.T) {
 	require.NotContains(t, string(r.body), "no space", "operators' details stay in the log")
 	h.poll("", "lobby", "")
 	require.Equal(t, http.StatusOK, h.do("GET", "/healthz", "", "", "").status)
+}
+
+// roomlessStore cannot create or load a room, as a failed disk would.
+type roomlessStore struct{ queue.Store }
+
+func (roomlessStore) LoadRoom(context.Context, string) (queue.RoomState, error) {
+	return queue.RoomState{}, errors.New("input/output error")
+}
+
+// TestRoomCreationStoreFailureIs503: issue 8 saw 500 internal where the
+// docs promise 503 unavailable with Retry-After. Every way of creating a
+// room (poll, send, the textbook's endpoints) answers it.
+func TestRoomCreationStoreFailureIs503(t *testing.T) {
+	h := newHarness(t, func(s *settings) { s.store = roomlessStore{memstore.New(0)} })
+	tok := h.join("alice")
+	for _, c := range []struct{ method, path, token, ctype, body string }{
+		{"GET", "/api/rooms/fresh/messages?wait=0", "", "", ""},
+		{"GET", "/api/rooms/fresh/messages?wait=5", tok, "", ""},
+		{"POST", "/api/rooms/other/messages", tok, jsonType, `{"text":"hi"}`},
+		{"POST", "/send_msg/", "", formType, "content=hi"},
+		{"GET", "/get_msg/?name=x", "", "", ""},
+	} {
+		r := h.do(c.method, c.path, c.token, c.ctype, c.body)
+		require.Equal(t, http.StatusServiceUnavailable, r.status, "%s %s: %s", c.method, c.path, r.body)
+		require.Equal(t, shared.CodeUnavailable, r.errCode(t), c.path)
+		require.NotEmpty(t, r.header.Get("Retry-After"), c.path)
+		require.NotContains(t, string(r.body), "input/output", "operators' details stay in the log")
+	}
 }

@@ -32,6 +32,7 @@ var statusOf = map[string]int{
 	shared.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
 	shared.CodeUnsupportedType:    http.StatusUnsupportedMediaType,
 	shared.CodeRateLimited:        http.StatusTooManyRequests,
+	shared.CodeCrossSite:          http.StatusForbidden,
 	shared.CodeInternal:           http.StatusInternalServerError,
 	shared.CodeOverCapacity:       http.StatusServiceUnavailable,
 	shared.CodeUnavailable:        http.StatusServiceUnavailable,
@@ -48,10 +49,16 @@ func (e retryAfter) Unwrap() error { return e.err }
 
 func withRetry(err *shared.Error, after time.Duration) error { return retryAfter{err, after} }
 
-// writeError answers err as JSON. Errors that are not *shared.Error are
-// logged and answered as internal, without their text: it may hold details
-// meant for operators, not clients.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// writeError answers err as JSON (writeError) and counts it by code for
+// /metrics.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.metrics.refused(writeError(w, r, s.log, err))
+}
+
+// writeError answers err as JSON and returns its code. Errors that are not
+// *shared.Error are logged and answered as internal, without their text: it
+// may hold details meant for operators, not clients.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (code string) {
 	var e *shared.Error
 	if !errors.As(err, &e) {
 		switch {
@@ -73,10 +80,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if r.Context().Err() != nil {
-		return // the client has gone; nobody reads the answer
-	}
+	// A done context does not mean nobody listens: net/http also cancels
+	// it when the read timeout cuts a slow body, and a handler that then
+	// wrote nothing was answered 200 with an empty body, which the client
+	// took for a stored message (issue 8). So the answer is always written
+	// (to a client that has gone, the write fails harmlessly); only the
+	// log is spared.
+	gone := r.Context().Err() != nil
 	switch {
+	case gone:
 	case status == http.StatusInternalServerError:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
 	case status >= 500:
@@ -89,6 +101,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, shared.ErrorResponse{Error: e})
+	return e.Code
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

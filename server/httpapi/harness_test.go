@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -45,6 +46,14 @@ type settings struct {
 	store   queue.Store
 	// noPark holds polls on their handlers' goroutines, as on HTTP/2.
 	noPark bool
+	// ui serves what is not the API; nil: a stub answering "ui".
+	ui http.Handler
+	// tls serves HTTPS.
+	tls bool
+	// logs, when set, also receives every log line, at debug level.
+	logs io.Writer
+	// readTimeout is the server's ReadTimeout (0: none).
+	readTimeout time.Duration
 }
 
 type option func(*settings)
@@ -57,7 +66,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	c := testclock.New(time.Now())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	st := settings{
-		api:     httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, Logger: log},
+		api:     httpapi.Config{SessionRate: rate.Inf, SessionBurst: 1000, LegacySendRate: rate.Inf, LegacySendBurst: 1000, Logger: log},
 		session: session.Options{Now: c.Now, SendRate: rate.Inf, SendBurst: 1000, Logger: log},
 		queue:   queue.Options{History: 100, Logger: log},
 		store:   memstore.New(0),
@@ -65,17 +74,25 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	for _, o := range opts {
 		o(&st)
 	}
-	hub := queue.New(st.store, st.queue)
+	if st.logs != nil {
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), st.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		st.api.Logger, st.session.Logger, st.queue.Logger = log, log, log
+	}
+	metrics := httpapi.NewMetrics()
+	hub := queue.New(metrics.Store(st.store), st.queue)
 	sessions := session.NewManager(st.session)
 	// Held polls are parked, as in production.
 	lot, err := park.New(park.Options{Logger: log})
 	require.NoError(t, err)
 	cfg := st.api
-	cfg.Hub, cfg.Sessions = hub, sessions
+	cfg.Hub, cfg.Sessions, cfg.Metrics = hub, sessions, metrics
 	if !st.noPark {
 		cfg.Lot = lot
 	}
-	cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
+	cfg.UI = st.ui
+	if cfg.UI == nil {
+		cfg.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ui") })
+	}
 	api, err := httpapi.New(cfg)
 	require.NoError(t, err)
 	handler := api.Handler()
@@ -83,15 +100,24 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		lot.Handle("/api/", handler)
 	}
 	srv := httptest.NewUnstartedServer(handler)
+	srv.Config.ReadTimeout = st.readTimeout
 	srv.Listener = lot.Listener(srv.Listener)
-	srv.Start()
+	if st.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		hub.Drain()
 		srv.Close()
 		require.NoError(t, lot.Close())
 		hub.Close()
 	})
-	return &harness{t: t, url: srv.URL, hub: hub, sessions: sessions, api: api, clock: c, client: srv.Client()}
+	// A browser keeps cookies: the textbook's cursors live in one.
+	client := srv.Client()
+	client.Jar, err = cookiejar.New(nil)
+	require.NoError(t, err)
+	return &harness{t: t, url: srv.URL, hub: hub, sessions: sessions, api: api, clock: c, client: client}
 }
 
 type reply struct {
@@ -116,8 +142,17 @@ func (h *harness) do(method, path, token, contentType, body string) reply {
 
 func (h *harness) doCtx(ctx context.Context, method, path, token, contentType, body string) reply {
 	h.t.Helper()
+	return h.doHeader(ctx, nil, method, path, token, contentType, body)
+}
+
+// doHeader is do with further request headers.
+func (h *harness) doHeader(ctx context.Context, header http.Header, method, path, token, contentType, body string) reply {
+	h.t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, h.url+path, strings.NewReader(body))
 	require.NoError(h.t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

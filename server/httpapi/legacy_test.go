@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"sync"
 	"testing"
@@ -71,6 +72,87 @@ func TestLegacyTextbookFlow(t *testing.T) {
 	msgs := h.poll("", "lobby", "").Messages
 	require.Equal(t, "anonymous", msgs[0].Author)
 	require.Equal(t, "lisi", msgs[len(msgs)-1].Author)
+	for _, m := range msgs {
+		require.Equal(t, shared.ViaTextbook, m.Via, "textbook posts are marked on the wire")
+	}
+}
+
+// TestLegacySendCannotPoseAsLiveSession: issue 8 saw /send_msg/ store
+// name=alice while alice held a session, indistinguishable from hers.
+func TestLegacySendCannotPoseAsLiveSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	tok := h.join("alice")
+	h.join("anonymous")
+	for _, body := range []string{"content=forged&name=alice", "content=forged&name=Alice", "content=forged&name=%D0%B0lice", "content=forged"} {
+		r := h.do("POST", "/send_msg/", "", formType, body)
+		require.Equal(t, http.StatusConflict, r.status, "%s: %s", body, r.body)
+		require.Equal(t, shared.CodeNameTaken, r.errCode(t))
+	}
+	require.Empty(t, h.poll("", "lobby", "").Messages)
+
+	// Once alice has left, the name is free for the textbook too, and
+	// what it posts is marked as such.
+	require.Equal(t, http.StatusNoContent, h.do("DELETE", "/api/session", tok, "", "").status)
+	h.legacySend("now free", "alice")
+	m := h.poll("", "lobby", "").Messages[0]
+	require.Equal(t, "alice", m.Author)
+	require.Equal(t, shared.ViaTextbook, m.Via)
+	native := h.send(h.join("bob"), "lobby", "native", "")
+	require.Empty(t, native.Via, "API messages are not marked")
+}
+
+func TestLegacySendRateLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *settings) { s.api.LegacySendRate, s.api.LegacySendBurst = 0.5, 3 })
+	for range 3 {
+		h.legacySend("burst")
+	}
+	r := h.do("POST", "/send_msg/", "", formType, "content=one+too+many")
+	require.Equal(t, http.StatusTooManyRequests, r.status, "%s", r.body)
+	require.Equal(t, shared.CodeRateLimited, r.errCode(t))
+	require.Equal(t, "2", r.header.Get("Retry-After"))
+	require.Len(t, h.poll("", "lobby", "").Messages, 3)
+}
+
+// TestLegacyCursorBelongsToOneBrowser: issue 8 drained bob's cursor with
+// GET /get_msg/?name=bob from anywhere. Each browser (cookie) now reads its
+// own cursor for a name, so another one asking for bob takes nothing of his.
+func TestLegacyCursorBelongsToOneBrowser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	resp := h.legacyHome("bob")
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "parley_textbook" {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie, "/home/ sets the browser's cookie")
+	require.True(t, cookie.HttpOnly)
+	require.Equal(t, http.SameSiteLaxMode, cookie.SameSite)
+	require.Equal(t, "/", cookie.Path)
+
+	other := newBrowser(t, h)
+	other.legacyHome("bob")
+	h.legacySend("one")
+	h.legacySend("two")
+	require.Equal(t, "one", other.legacyGet("bob").Msg)
+	require.Equal(t, "two", other.legacyGet("bob").Msg)
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "one"}, h.legacyGet("bob"), "the other browser took nothing of this one's")
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "two"}, h.legacyGet("bob"))
+}
+
+// newBrowser is another browser on h's server: the same transport, its own
+// cookies.
+func newBrowser(t *testing.T, h *harness) *harness {
+	b := *h
+	client := *h.client
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	client.Jar = jar
+	b.client = &client
+	return &b
 }
 
 func TestLegacyTimeoutAfterTenSeconds(t *testing.T) {
@@ -159,6 +241,10 @@ func TestLegacyErrors(t *testing.T) {
 	r = h.do("GET", "/get_msg/", "", "", "")
 	require.Equal(t, http.StatusBadRequest, r.status)
 	require.Equal(t, shared.CodeInvalidName, r.errCode(t))
+	r = h.do("GET", "/get_msg/?name=a&name=b", "", "", "")
+	require.Equal(t, shared.CodeInvalidParam, r.errCode(t))
+	r = h.do("POST", "/send_msg/", "", formType, "content=x&content=y")
+	require.Equal(t, shared.CodeBadRequest, r.errCode(t), "a field given twice in a form")
 	r = h.do("GET", "/send_msg/", "", "", "")
 	require.Equal(t, http.StatusMethodNotAllowed, r.status)
 	require.Equal(t, shared.CodeMethodNotAllowed, r.errCode(t))

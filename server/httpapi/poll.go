@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
@@ -19,9 +20,10 @@ import (
 // and the answer is written later by whoever delivers it. Elsewhere
 // (HTTP/2, tests with a recorder) the handler blocks until the answer.
 func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	room, err := roomOf(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	req, err := parsePollQuery(r.URL.RawQuery)
@@ -29,12 +31,12 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 		err = req.Validate()
 	}
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	sess, err := s.session(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	q := queue.Query{After: req.After, Before: req.Before, Epoch: req.Epoch, Limit: req.LimitOrDefault()}
@@ -47,17 +49,18 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		page, err := s.hub.Read(r.Context(), room, q)
 		if err != nil {
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 			return
 		}
 		writePage(w, page)
+		s.metrics.answered(start, len(page.Messages))
 		return
 	}
 
-	p := &poll{srv: s}
+	p := &poll{srv: s, start: start}
 	hold, err := s.sessions.Hold(sess, room, p)
 	if err != nil {
-		writeError(w, r, s.log, err)
+		s.writeError(w, r, err)
 		return
 	}
 	p.hold = hold
@@ -65,10 +68,11 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 	if err != nil || waiter == nil {
 		s.sessions.Done(hold)
 		if err != nil {
-			writeError(w, r, s.log, err)
+			s.writeError(w, r, err)
 			return
 		}
 		writePage(w, page)
+		s.metrics.answered(start, len(page.Messages))
 		return
 	}
 	p.setWaiter(waiter)
@@ -93,6 +97,7 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.Done(hold)
 	writePage(w, page)
+	s.metrics.answered(start, len(page.Messages))
 }
 
 // poll is one held poll: the hub's Receiver, the session registry's
@@ -100,8 +105,9 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 // (the Waiter guarantees it); mu orders that answer against the handler
 // parking the connection.
 type poll struct {
-	srv  *Server
-	hold *session.Hold
+	srv   *Server
+	hold  *session.Hold
+	start time.Time // when the request came, for the answer latency metric
 
 	mu       sync.Mutex
 	waiter   *queue.Waiter
@@ -151,6 +157,7 @@ func (p *poll) attach(spot *park.Spot) {
 func (p *poll) reply(spot *park.Spot, page *queue.Page) {
 	spot.Reply(page.Encoded(encodePage))
 	p.srv.sessions.Done(p.hold)
+	p.srv.metrics.answered(p.start, len(page.Messages))
 }
 
 func (p *poll) setWaiter(w *queue.Waiter) {

@@ -38,19 +38,34 @@ type Config struct {
 	SessionRate    rate.Limit
 	SessionBurst   int
 	SessionLimiter Limiter
-	// TrustedProxies are the load balancers in front: for a request from
-	// one of them, the client's address (for the per-address session
-	// limit) is taken from X-Forwarded-For.
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client: requests from them are limited per forwarded address
+	// rather than all together as the proxy's. Empty: the peer address is
+	// the client's, and X-Forwarded-For is ignored (anyone can send it).
 	TrustedProxies []netip.Prefix
+	// TrustedOrigins are origins besides the server's own ("https://host[:port]")
+	// whose pages may make state-changing requests.
+	TrustedOrigins []string
 	// SendLimiter, when set, bounds each session's sends (keyed by its
 	// name) instead of the Manager's per-session limiter: a limiter shared
 	// by instances.
 	SendLimiter Limiter
-	// LegacyCursors keeps the textbook endpoints' per-name cursors
-	// (default: in memory, up to LegacyNames names).
+	// LegacyCursors keeps the textbook endpoints' cursors, one per browser
+	// and name (default: in memory, up to LegacyNames).
 	LegacyCursors session.CursorStore
 	// LegacyNames bounds the in-memory textbook cursors (default 10000).
 	LegacyNames int
+	// LegacySendRate and LegacySendBurst bound POST /send_msg/ per client
+	// address (default 1/s, burst 10): it needs no session, so no session's
+	// send limit applies.
+	LegacySendRate  rate.Limit
+	LegacySendBurst int
+	// Metrics collects what /metrics serves; nil makes one. Wrap the hub's
+	// store with Metrics.Store to measure commits.
+	Metrics *Metrics
+	// MetricsElsewhere leaves GET /metrics off Handler, for a server that
+	// serves MetricsHandler on its own address.
+	MetricsElsewhere bool
 	// Ready, when set, is asked before every send and poll: an error
 	// answers 503 unavailable with Retry-After, and /healthz answers 503
 	// too. With a shared store it reports the pub/sub subscription: while
@@ -67,12 +82,16 @@ type Server struct {
 	log      *slog.Logger
 	dec      *schema.Decoder
 
-	lot            *park.Lot
-	ready          func() error
-	sessionLimit   Limiter
-	sendLimit      Limiter
-	trustedProxies []netip.Prefix
-	legacy         session.CursorStore
+	lot             *park.Lot
+	ready           func() error
+	sessionLimit    Limiter
+	sendLimit       Limiter
+	legacySendLimit Limiter
+	trustedProxies  []netip.Prefix
+	legacy          session.CursorStore
+	crossSite       *http.CrossOriginProtection
+	metrics         *Metrics
+	metricsRoute    bool
 }
 
 // New returns a Server; Hub and Sessions are required.
@@ -98,25 +117,47 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LegacyCursors == nil {
 		cfg.LegacyCursors = session.NewMemCursors(cfg.LegacyNames)
 	}
-	return &Server{
-		hub:            cfg.Hub,
-		sessions:       cfg.Sessions,
-		ui:             cfg.UI,
-		log:            cfg.Logger,
-		dec:            newDecoder(),
-		lot:            cfg.Lot,
-		ready:          cfg.Ready,
-		sessionLimit:   cfg.SessionLimiter,
-		sendLimit:      cfg.SendLimiter,
-		trustedProxies: cfg.TrustedProxies,
-		legacy:         cfg.LegacyCursors,
-	}, nil
+	if cfg.LegacySendRate <= 0 {
+		cfg.LegacySendRate = 1
+	}
+	if cfg.LegacySendBurst <= 0 {
+		cfg.LegacySendBurst = 10
+	}
+	s := &Server{
+		hub:             cfg.Hub,
+		sessions:        cfg.Sessions,
+		ui:              cfg.UI,
+		log:             cfg.Logger,
+		dec:             newDecoder(),
+		lot:             cfg.Lot,
+		ready:           cfg.Ready,
+		sessionLimit:    cfg.SessionLimiter,
+		sendLimit:       cfg.SendLimiter,
+		legacySendLimit: newKeyedLimiter(cfg.LegacySendRate, cfg.LegacySendBurst, 10000),
+		trustedProxies:  cfg.TrustedProxies,
+		legacy:          cfg.LegacyCursors,
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	s.metrics, s.metricsRoute = cfg.Metrics, !cfg.MetricsElsewhere
+	if err := s.registerMetrics(); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.crossSite, err = newCrossSite(cfg.TrustedOrigins, http.HandlerFunc(s.denyCrossSite)); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Handler returns every route of Parley on a private mux.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	if s.metricsRoute {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 
 	mux.HandleFunc("POST /api/session", s.handleCreateSession)
 	mux.HandleFunc("DELETE /api/session", s.handleEndSession)
@@ -135,7 +176,7 @@ func (s *Server) Handler() http.Handler {
 	if s.ui != nil {
 		mux.Handle("/", s.ui)
 	}
-	return s.recover(mux)
+	return securityHeaders(s.recover(s.crossSite.Handler(mux)))
 }
 
 // recover turns a panic in one handler into a 500 for that request alone, so
@@ -148,7 +189,7 @@ func (s *Server) recover(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
-				writeError(w, r, s.log, shared.Errorf(shared.CodeInternal, "internal error"))
+				s.writeError(w, r, shared.Errorf(shared.CodeInternal, "internal error"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -179,7 +220,7 @@ func (s *Server) needStore(next http.HandlerFunc) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.ready(); err != nil {
-			writeError(w, r, s.log, withRetry(shared.Errorf(shared.CodeUnavailable, "the message store is unreachable; retry shortly"), time.Second))
+			s.writeError(w, r, withRetry(shared.Errorf(shared.CodeUnavailable, "the message store is unreachable; retry shortly"), time.Second))
 			return
 		}
 		next(w, r)
@@ -201,7 +242,7 @@ var apiMethods = []struct {
 func (s *Server) methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, s.log, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+		s.writeError(w, r, shared.Errorf(shared.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
 	})
 }
 
@@ -214,7 +255,7 @@ func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, r, s.log, shared.Errorf(shared.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
+	s.writeError(w, r, shared.Errorf(shared.CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 }
 
 // HeldPolls returns the number of polls held now.

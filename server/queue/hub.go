@@ -185,6 +185,14 @@ func (h *Hub) Close() {
 	<-h.writerDone
 }
 
+// Rooms returns how many rooms are held in memory (loaded or loading), for
+// metrics.
+func (h *Hub) Rooms() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
+
 // room returns the loaded room, loading it from the store on first use. The
 // load runs once however many requests ask for the room at the same time.
 func (h *Hub) room(ctx context.Context, name string) (*room, error) {

@@ -81,6 +81,16 @@ end
 return v[1]
 `)
 
+// NameTaken implements session.Store: the name key lives as long as the
+// session holding it.
+func (s *Sessions) NameTaken(ctx context.Context, name string, _ time.Time) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.p+"name:"+session.NameKey(name)).Result()
+	if err != nil {
+		return false, fmt.Errorf("name taken: %w", err)
+	}
+	return n > 0, nil
+}
+
 // TouchSession implements session.Store.
 func (s *Sessions) TouchSession(ctx context.Context, hash string, _ time.Time, ttl time.Duration) (string, bool, error) {
 	return s.runForName(ctx, "touch session", touchSessionScript, hash, ttl.Milliseconds(), hash)

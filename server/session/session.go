@@ -208,6 +208,17 @@ func (m *Manager) Create(ctx context.Context, name string) (*Session, error) {
 	return s, nil
 }
 
+// NameInUse reports whether a live session, on any instance, holds name
+// or one that looks like it (NameKey), so that the textbook's /send_msg/
+// cannot post as it.
+func (m *Manager) NameInUse(ctx context.Context, name string) (bool, error) {
+	taken, err := m.store.NameTaken(ctx, name, m.opt.Now())
+	if err != nil {
+		return false, fmt.Errorf("%w: name in use: %w", ErrStore, err)
+	}
+	return taken, nil
+}
+
 // Lookup returns the live session with token, or unknown_token. A session
 // made by another instance is known here from its first lookup on.
 func (m *Manager) Lookup(ctx context.Context, token string) (*Session, error) {

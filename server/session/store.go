@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +29,9 @@ type Store interface {
 	// to hash and makes it live ttl from now; ok is false when there is no
 	// such session (never was, ended, or expired).
 	TouchSession(ctx context.Context, hash string, now time.Time, ttl time.Duration) (name string, ok bool, err error)
+	// NameTaken reports whether a live session holds a name with the same
+	// NameKey as name.
+	NameTaken(ctx context.Context, name string, now time.Time) (bool, error)
 	// EndSession removes the session and frees its name at once; ok is
 	// false when there was no such session. Its presence is left to
 	// LeaveAll, which the Manager calls in order with its presence events.
@@ -87,9 +89,10 @@ func TokenHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// NameKey makes names unique without regard to case, so "Alice" cannot
-// pose as "alice".
-func NameKey(name string) string { return strings.ToLower(name) }
+// NameKey makes names unique by how they look, so neither "Alice" nor a
+// Cyrillic "аlice" can pose as "alice" (shared.NameKey: the Unicode
+// confusables skeleton).
+func NameKey(name string) string { return shared.NameKey(name) }
 
 var _ Store = (*MemStore)(nil)
 
@@ -158,6 +161,14 @@ func (s *MemStore) CreateSession(_ context.Context, rec Record, now time.Time, t
 	s.sessions[rec.Hash] = &memSession{name: rec.Name, expires: now.Add(ttl)}
 	s.names[NameKey(rec.Name)] = rec.Hash
 	return false, nil
+}
+
+// NameTaken implements Store.
+func (s *MemStore) NameTaken(_ context.Context, name string, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.names[NameKey(name)]
+	return ok && s.live(h, now) != nil, nil
 }
 
 // Restore puts back a session read from a file, live until expires, unless

@@ -21,11 +21,13 @@ import (
 )
 
 func TestParseTrustedProxies(t *testing.T) {
-	c, err := parseConfig([]string{"-trusted-proxy", "127.0.0.1, 10.0.0.0/8,::1"}, env(nil), nil)
+	c, err := parseConfig([]string{"-trusted-proxies", "127.0.0.1, 10.0.0.0/8,::1"}, env(nil), nil)
+	require.NoError(t, err)
+	ps, err := parsePrefixes(c.proxies)
 	require.NoError(t, err)
 	require.Equal(t, []netip.Prefix{
 		netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"),
-	}, c.trusted)
+	}, ps)
 }
 
 // freePorts returns n loopback ports free a moment ago.

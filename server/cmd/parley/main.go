@@ -42,23 +42,26 @@ func main() {
 
 // config is everything run reads from flags and PARLEY_* variables.
 type config struct {
-	addr        string
-	store       string
-	data        string
-	redis       string
-	redisPrefix string
-	trusted     []netip.Prefix
-	web         string
-	history     int
-	sessionTTL  time.Duration
-	maxPolls    int
-	maxRooms    int
-	sendRate    float64
-	sessionRate float64
-	logLevel    string
-	tlsCert     string
-	tlsKey      string
-	pprofAddr   string
+	addr         string
+	store        string
+	data         string
+	redis        string
+	redisPrefix  string
+	web          string
+	history      int
+	sessionTTL   time.Duration
+	maxPolls     int
+	maxRooms     int
+	sendRate     float64
+	sessionRate  float64
+	logLevel     string
+	tlsCert      string
+	tlsKey       string
+	origins      string
+	proxies      string
+	textbookRate float64
+	pprofAddr    string
+	metricsAddr  string
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -72,11 +75,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.data, "data", "./data/parley.db", "bolt database file")
 	fs.StringVar(&c.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL for -store redis (redis:// or rediss://)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key and channel, so deployments can share a Redis")
-	fs.Func("trusted-proxy", "comma-separated addresses or CIDRs of load balancers whose X-Forwarded-For names the client", func(v string) error {
-		ps, err := parsePrefixes(v)
-		c.trusted = ps
-		return err
-	})
 	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
 	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
@@ -87,6 +85,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.Float64Var(&c.textbookRate, "textbook-rate", 1, "posts per second one client address may make to the textbook's /send_msg/ (burst 10); 0: no limit")
+	fs.StringVar(&c.proxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for per-address limits); empty: the peer is the client")
+	fs.StringVar(&c.origins, "trusted-origins", "", "comma-separated origins (https://host[:port]) besides the server's own whose pages may post; others are refused with cross_site")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve GET /metrics on this address instead of the main one")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (keep it on loopback); empty: off")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -117,8 +119,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-rooms must be at least 1")
 	case c.sendRate <= 0 || c.sessionRate <= 0:
 		return c, errors.New("-send-rate and -session-rate must be positive")
+	case c.textbookRate < 0:
+		return c, errors.New("-textbook-rate must not be negative")
 	case (c.tlsCert == "") != (c.tlsKey == ""):
 		return c, errors.New("-tls-cert and -tls-key go together")
+	}
+	if _, err := parsePrefixes(c.proxies); err != nil {
+		return c, fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	return c, nil
 }
@@ -145,7 +152,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	hub := queue.New(store, queue.Options{History: c.history, MaxRooms: c.maxRooms, SyncInterval: be.syncInterval, Logger: log})
+	metrics := httpapi.NewMetrics()
+	hub := queue.New(metrics.Store(store), queue.Options{History: c.history, MaxRooms: c.maxRooms, SyncInterval: be.syncInterval, Logger: log})
 	defer hub.Close()
 	var ready func() error
 	if be.follow != nil {
@@ -167,10 +175,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("ui: %w", err)
 	}
+	textbookRate := rate.Limit(c.textbookRate)
+	if textbookRate == 0 {
+		textbookRate = rate.Inf
+	}
+	proxies, _ := parsePrefixes(c.proxies) // checked by parseConfig
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
 		SessionRate: rate.Limit(c.sessionRate), SessionBurst: sessionBurst, Ready: ready, LegacyCursors: be.cursors,
-		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit, TrustedProxies: c.trusted,
+		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit, TrustedOrigins: splitList(c.origins),
+		LegacySendRate: textbookRate, TrustedProxies: proxies,
+		Metrics: metrics, MetricsElsewhere: c.metricsAddr != "",
 	})
 	if err != nil {
 		return err
@@ -201,6 +216,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
 		// Longer than the longest poll (MaxWaitSeconds), so a held poll is
 		// never cut off before it answers.
@@ -209,6 +225,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if c.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(c.metricsAddr, api.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	if c.pprofAddr != "" {
 		stopPprof, err := servePprof(c.pprofAddr, log)
 		if err != nil {
@@ -275,4 +298,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// maxHeaderBytes bounds a request's head. net/http's default is 1 MB, and
+// issue 8 saw 40 polls with 900 KB headers add 72 MB of RSS; Parley's
+// requests need a few hundred bytes (a token, a cookie, a query), so 32 KB
+// leaves room for any proxy's additions.
+const maxHeaderBytes = 32 << 10
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs and addresses (an
+// address is its own /32 or /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range splitList(v) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

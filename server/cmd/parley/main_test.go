@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/server/internal/testlog"
 	"github.com/parley-chat/parley/server/internal/tier"
 	"github.com/parley-chat/parley/shared"
 )
@@ -196,9 +199,13 @@ func (p *proc) kill() {
 func newClient(t *testing.T) *http.Client {
 	tr := &http.Transport{MaxIdleConnsPerHost: 32}
 	t.Cleanup(tr.CloseIdleConnections)
+	// A browser's cookie jar: the textbook's cursors belong to a browser
+	// (its cookie) as well as a name.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
 	// Longer than the longest poll a test holds, so only a dead server ends
 	// a request early.
-	return &http.Client{Transport: tr, Timeout: 90 * time.Second}
+	return &http.Client{Transport: tr, Jar: jar, Timeout: 90 * time.Second}
 }
 
 // apiCall sends a request and decodes a JSON answer into out when the status
@@ -722,33 +729,39 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
 		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxRooms: 10000, logLevel: "info",
-		sendRate: 5, sessionRate: 1,
+		sendRate: 5, sessionRate: 1, textbookRate: 1,
 	}, c)
 }
 
 func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	vars := map[string]string{
-		"PARLEY_ADDR":         "127.0.0.1:9999",
-		"PARLEY_STORE":        "memory",
-		"PARLEY_DATA":         "/tmp/x.db",
-		"PARLEY_WEB":          "/srv/web",
-		"PARLEY_HISTORY":      "50",
-		"PARLEY_SESSION_TTL":  "30s",
-		"PARLEY_MAX_POLLS":    "7",
-		"PARLEY_MAX_ROOMS":    "8",
-		"PARLEY_LOG_LEVEL":    "debug",
-		"PARLEY_SEND_RATE":    "50",
-		"PARLEY_SESSION_RATE": "2.5",
-		"PARLEY_REDIS":        "redis://10.0.0.1:6379/2",
-		"PARLEY_REDIS_PREFIX": "chat:",
+		"PARLEY_ADDR":            "127.0.0.1:9999",
+		"PARLEY_STORE":           "memory",
+		"PARLEY_DATA":            "/tmp/x.db",
+		"PARLEY_WEB":             "/srv/web",
+		"PARLEY_HISTORY":         "50",
+		"PARLEY_SESSION_TTL":     "30s",
+		"PARLEY_MAX_POLLS":       "7",
+		"PARLEY_MAX_ROOMS":       "8",
+		"PARLEY_LOG_LEVEL":       "debug",
+		"PARLEY_SEND_RATE":       "50",
+		"PARLEY_SESSION_RATE":    "2.5",
+		"PARLEY_REDIS":           "redis://10.0.0.1:6379/2",
+		"PARLEY_REDIS_PREFIX":    "chat:",
+		"PARLEY_TEXTBOOK_RATE":   "0",
+		"PARLEY_TRUSTED_ORIGINS": "https://a.example, https://b.example",
 	}
 	c, err := parseConfig(nil, env(vars), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
 		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxRooms: 8, logLevel: "debug",
-		sendRate: 50, sessionRate: 2.5,
+		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example",
 	}, c)
+	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
+	proxies, err := parsePrefixes("10.0.0.0/8, 192.0.2.7,::1, 10.1.2.3/8")
+	require.NoError(t, err)
+	require.Equal(t, "[10.0.0.0/8 192.0.2.7/32 ::1/128 10.0.0.0/8]", fmt.Sprint(proxies))
 
 	c, err = parseConfig([]string{"-addr", "127.0.0.1:0", "-history", "3", "-store", "bolt"}, env(vars), io.Discard)
 	require.NoError(t, err)
@@ -778,7 +791,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative max rooms", []string{"-max-rooms", "-3"}, nil, "-max-rooms must be at least 1"},
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
-		{"trusted proxy", []string{"-trusted-proxy", "10.0.0.1,nope"}, nil, `"nope" is neither an address nor a CIDR`},
+		{"negative textbook rate", []string{"-textbook-rate", "-1"}, nil, "-textbook-rate must not be negative"},
+		{"bad trusted proxy", []string{"-trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, `-trusted-proxies: "proxy.local" is neither`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, env(tc.vars), io.Discard)
@@ -812,29 +826,10 @@ func TestRunRefusesBadSetup(t *testing.T) {
 	}
 }
 
-// syncBuffer is an io.Writer for run's log that the test reads while run
-// writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inProcess is run() started in this process, as main starts it.
 type inProcess struct {
 	addr   string // host:port from the "parley listening" log line
-	log    *syncBuffer
+	log    *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -844,7 +839,7 @@ type inProcess struct {
 func startInProcess(t *testing.T, args []string, vars map[string]string) *inProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &inProcess{log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	p := &inProcess{log: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	t.Cleanup(cancel)
 	go func() { p.done <- run(ctx, args, env(vars), p.log) }()
 	require.Eventually(t, func() bool {
@@ -899,4 +894,73 @@ func TestRunServesAndStopsOnCancel(t *testing.T) {
 	require.Contains(t, p.log.String(), "msg=stopped")
 	_, err := os.Stat(vars["PARLEY_DATA"])
 	require.NoError(t, err, "the bolt file is where PARLEY_DATA says")
+}
+
+// TestHugeHeaderIs431: issue 8 sent a 900 KB header and it was read and
+// held; the server now refuses heads over maxHeaderBytes.
+func TestHugeHeaderIs431(t *testing.T) {
+	dir := t.TempDir()
+	p := startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir}, nil)
+	base := "http://" + p.addr
+	waitHealthy(t, base)
+
+	conn, err := net.Dial("tcp", p.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	// Write in the background: the server answers before reading it all.
+	go func() {
+		_, _ = fmt.Fprintf(conn, "GET /api/rooms/lobby/messages?wait=0 HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", 900<<10))
+	}()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, status, " 431 ")
+
+	// A head of ordinary size is served.
+	req, err := http.NewRequest("GET", base+"/api/rooms/lobby/messages?wait=0", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Fine", strings.Repeat("a", 8<<10))
+	resp, err := newClient(t).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	p.stop(t)
+}
+
+// TestMetricsAddress: /metrics is on the main address by default, and only
+// on its own with -metrics-addr.
+func TestMetricsAddress(t *testing.T) {
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := newClient(t).Get(u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	dir := t.TempDir()
+	p := startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir}, nil)
+	waitHealthy(t, "http://"+p.addr)
+	status, body := get("http://" + p.addr + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "parley_held_polls 0")
+	require.Contains(t, body, "parley_store_commit_seconds_bucket")
+	p.stop(t)
+
+	p = startInProcess(t, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-web", dir, "-metrics-addr", "127.0.0.1:0"}, nil)
+	waitHealthy(t, "http://"+p.addr)
+	var metricsAddr string
+	for line := range strings.Lines(p.log.String()) {
+		if strings.Contains(line, `msg="metrics listening"`) {
+			_, metricsAddr, _ = strings.Cut(strings.TrimSpace(line), "addr=")
+		}
+	}
+	require.NotEmpty(t, metricsAddr)
+	status, body = get("http://" + metricsAddr + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "parley_sessions 0")
+	_, body = get("http://" + p.addr + "/metrics")
+	require.NotContains(t, body, "parley_sessions", "not on the public address")
+	p.stop(t)
 }

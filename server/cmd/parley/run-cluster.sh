@@ -57,7 +57,7 @@ for p in $PARLEY_PORTS; do
 	i=$((i + 1))
 	# shellcheck disable=SC2086 # ARGS is a list of flags
 	"$BIN" -store redis -redis "redis://127.0.0.1:$REDIS_PORT/0" -addr "127.0.0.1:$p" \
-		-web "$WEB" -trusted-proxy 127.0.0.1/32 $ARGS >"$dir/parley-$i.log" 2>&1 &
+		-web "$WEB" -trusted-proxies 127.0.0.1/32 $ARGS >"$dir/parley-$i.log" 2>&1 &
 	pids+=($!)
 	upstreams+="        server 127.0.0.1:$p max_fails=0;"$'\n'
 done
@@ -94,7 +94,7 @@ $upstreams        keepalive 64;
             proxy_set_header Connection "";
             proxy_set_header Host \$host;
             # Parley: the client's address, for the per-address session
-            # limit (parley -trusted-proxy names this proxy).
+            # limit (parley -trusted-proxies names this proxy).
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             # Parley: a held poll's answer goes out the moment it comes.
             proxy_buffering off;

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/server/boltstore"
@@ -96,25 +94,4 @@ func followRedis(rs *redisstore.Store, hub *queue.Hub, log *slog.Logger) (ready 
 		cancel()
 		<-done
 	}
-}
-
-// parsePrefixes reads a comma-separated list of addresses and CIDRs.
-func parsePrefixes(v string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for f := range strings.SplitSeq(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if a, err := netip.ParseAddr(f); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

@@ -40,6 +40,14 @@ func Run(t *testing.T, newStore Factory) {
 		taken, err = s.CreateSession(ctx, session.Record{Hash: session.TokenHash("token-b"), Name: "alice"}, t0, ttl)
 		require.NoError(t, err)
 		require.True(t, taken, "names are unique without regard to case")
+		for _, look := range []string{"Alice", "alice", "\u0430lice"} { // the last with a Cyrillic а
+			inUse, err := s.NameTaken(ctx, look, t0)
+			require.NoError(t, err)
+			require.True(t, inUse, "%q looks like a live session's name", look)
+		}
+		inUse, err := s.NameTaken(ctx, "bob", t0)
+		require.NoError(t, err)
+		require.False(t, inUse)
 
 		name, ok, err := s.TouchSession(ctx, a.Hash, t0.Add(time.Minute), ttl)
 		require.NoError(t, err)
@@ -59,6 +67,9 @@ func Run(t *testing.T, newStore Factory) {
 		_, ok, err = s.TouchSession(ctx, a.Hash, t0.Add(time.Minute), ttl)
 		require.NoError(t, err)
 		require.False(t, ok)
+		inUse, err = s.NameTaken(ctx, "Alice", t0.Add(time.Minute))
+		require.NoError(t, err)
+		require.False(t, inUse, "an ended session's name is free")
 		taken, err = s.CreateSession(ctx, session.Record{Hash: session.TokenHash("token-c"), Name: "ALICE"}, t0, ttl)
 		require.NoError(t, err)
 		require.False(t, taken, "an ended session frees its name")
