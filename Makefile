@@ -8,7 +8,7 @@ BIN      := bin
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load bench-peers bench-cluster lint tools clean
+.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load bench-lesson bench-peers bench-cluster lint tools clean
 
 all: build
 
@@ -49,8 +49,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSessionBody$$' -fuzztime $(FUZZTIME) ./server/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzLoneSurrogate$$' -fuzztime $(FUZZTIME) ./server/httpapi
 
-## bench: core benchmarks (go test -bench), the whole-system load run, Parley next to Nchan, and one to three instances behind nginx
-bench: bench-core bench-load bench-peers bench-cluster
+## bench: core benchmarks (go test -bench), the whole-system load run, the /learn comparison at scale, Parley next to Nchan, and one to three instances behind nginx
+bench: bench-core bench-load bench-lesson bench-peers bench-cluster
 
 bench-core: tools redis
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/queue ./server/boltstore
@@ -59,6 +59,10 @@ bench-core: tools redis
 
 bench-load: server
 	bash server/cmd/parley-load/bench.sh
+
+## bench-lesson: short polling (2 s), long polling and the textbook's /get_msg/ with N = 100 and 1,000 clients
+bench-lesson: server
+	bash server/cmd/parley-load/bench-lesson.sh
 
 ## bench-peers: Parley and Nchan on the same work, N = 1,000, 5,000, 10,000 (installs nginx + Nchan as root); flags go in ARGS="..."
 bench-peers: tools

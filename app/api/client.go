@@ -28,6 +28,10 @@ type Client struct {
 	// http.DefaultClient. In the browser (js/wasm) requests go to the Fetch
 	// API directly, see transport_js.go.
 	HTTP *http.Client
+	// OnBody, when set, is told the size of every answer's body as it
+	// arrives (errors included): the /learn page counts the bytes each of
+	// its clients receives.
+	OnBody func(n int)
 }
 
 // NetError means the server could not be reached or its answer could not be
@@ -125,6 +129,32 @@ func (c *Client) PollInto(ctx context.Context, token, room string, req shared.Po
 	return c.do(ctx, http.MethodGet, "/api/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), token, nil, out)
 }
 
+// TextbookHome registers name's cursor on the textbook endpoints at the
+// head of their room: GET /home/?name=X. The server answers with a redirect
+// to the app, which is not followed.
+func (c *Client) TextbookHome(ctx context.Context, name string) error {
+	q := url.Values{"name": {name}, "n": {Nonce()}}
+	return c.send(ctx, request{method: http.MethodGet, path: "/home/?" + q.Encode(), noRedirect: true}, nil)
+}
+
+// TextbookGet asks for name's next message: GET /get_msg/?name=X, which
+// answers one message, or status false after the textbook's 10 s wait.
+func (c *Client) TextbookGet(ctx context.Context, name string) (shared.LegacyMessage, error) {
+	var out shared.LegacyMessage
+	q := url.Values{"name": {name}, "n": {Nonce()}}
+	err := c.do(ctx, http.MethodGet, "/get_msg/?"+q.Encode(), "", nil, &out)
+	return out, err
+}
+
+// TextbookSend posts a message as name: POST /send_msg/, which appends it
+// to the textbook's room and answers "OK".
+func (c *Client) TextbookSend(ctx context.Context, name, text string) error {
+	return c.do(ctx, http.MethodPost, "/send_msg/", "", struct {
+		Content string `json:"content"`
+		Name    string `json:"name"`
+	}{text, name}, nil)
+}
+
 // Members lists who is present: GET /api/rooms/{room}/members.
 func (c *Client) Members(ctx context.Context, room string) (shared.MembersResponse, error) {
 	var out shared.MembersResponse
@@ -132,16 +162,32 @@ func (c *Client) Members(ctx context.Context, room string) (shared.MembersRespon
 	return out, err
 }
 
+// request is one call as the transports make it.
+type request struct {
+	method, path, token string
+	body                []byte
+	// noRedirect answers a redirect as it is instead of following it.
+	noRedirect bool
+}
+
 func (c *Client) do(ctx context.Context, method, path, token string, in, out any) error {
-	var body []byte
+	req := request{method: method, path: path, token: token}
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = b
+		req.body = b
 	}
-	resp, err := c.roundTrip(ctx, method, strings.TrimRight(c.Base, "/")+path, token, body)
+	return c.send(ctx, req, out)
+}
+
+func (c *Client) send(ctx context.Context, req request, out any) error {
+	method, path := req.method, req.path
+	resp, err := c.roundTrip(ctx, strings.TrimRight(c.Base, "/")+path, req)
+	if c.OnBody != nil && err == nil {
+		c.OnBody(len(resp.body))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -94,3 +94,35 @@ func TestUnreachableIsNetworkAndCancelIsNot(t *testing.T) {
 	require.True(t, errors.Is(err, context.DeadlineExceeded))
 	require.False(t, api.IsNetwork(err), "a poll we cancelled is not a connection problem")
 }
+
+// The textbook's calls: /home/ is not followed to the app, /get_msg/ and
+// /send_msg/ speak its formats, and OnBody sees every answer's size.
+func TestTextbookCalls(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/home/":
+			require.Equal(t, "x1", r.URL.Query().Get("name"))
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+		case "/get_msg/":
+			_ = json.NewEncoder(w).Encode(shared.LegacyMessage{Status: true, Msg: "hi " + r.URL.Query().Get("name")})
+		case "/send_msg/":
+			var body struct{ Content, Name string }
+			require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+			require.Equal(t, "x1", body.Name)
+			_, _ = w.Write([]byte("OK"))
+		default:
+			t.Errorf("unexpected %s", r.URL.Path)
+		}
+	}))
+	defer srv.Close()
+	var sizes []int
+	c := &api.Client{Base: srv.URL, OnBody: func(n int) { sizes = append(sizes, n) }}
+	ctx := context.Background()
+	require.NoError(t, c.TextbookHome(ctx, "x1"))
+	m, err := c.TextbookGet(ctx, "x1")
+	require.NoError(t, err)
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "hi x1"}, m)
+	require.NoError(t, c.TextbookSend(ctx, "x1", "hello"))
+	require.Len(t, sizes, 3)
+	require.Equal(t, 2, sizes[2])
+}

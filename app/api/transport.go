@@ -10,25 +10,30 @@ import (
 )
 
 // roundTrip sends one request with net/http.
-func (c *Client) roundTrip(ctx context.Context, method, url, token string, body []byte) (rawResponse, error) {
+func (c *Client) roundTrip(ctx context.Context, url string, r request) (rawResponse, error) {
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if r.body != nil {
+		rd = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, r.method, url, rd)
 	if err != nil {
 		return rawResponse{}, err
 	}
-	if body != nil {
+	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
+	}
+	if r.noRedirect {
+		nc := *hc
+		nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		hc = &nc
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -14,18 +14,24 @@ import (
 // HTTP/2, TLS) into app.wasm: 5 MB of the 13 MB, downloaded and compiled
 // at every cold start for a fallback the browser never takes. The context
 // aborts the fetch, while waiting for the headers and the body alike.
-func (c *Client) roundTrip(ctx context.Context, method, url, token string, body []byte) (rawResponse, error) {
+func (c *Client) roundTrip(ctx context.Context, url string, r request) (rawResponse, error) {
 	headers := map[string]any{"Accept": "application/json"}
-	if body != nil {
+	if r.body != nil {
 		headers["Content-Type"] = "application/json"
 	}
-	if token != "" {
-		headers["Authorization"] = "Bearer " + token
+	if r.token != "" {
+		headers["Authorization"] = "Bearer " + r.token
 	}
 	abort := js.Global().Get("AbortController").New()
-	opts := map[string]any{"method": method, "headers": headers, "signal": abort.Get("signal")}
-	if body != nil {
-		opts["body"] = string(body)
+	// Same-origin credentials (the default, said out loud): the textbook
+	// endpoints tie a cursor to the browser with a cookie.
+	opts := map[string]any{"method": r.method, "headers": headers, "signal": abort.Get("signal"), "credentials": "same-origin"}
+	if r.body != nil {
+		opts["body"] = string(r.body)
+	}
+	if r.noRedirect {
+		// The answer is then an "opaqueredirect" with status 0.
+		opts["redirect"] = "manual"
 	}
 	if err := ctx.Err(); err != nil {
 		return rawResponse{}, err

@@ -82,6 +82,41 @@ type Strings struct {
 	OfflineCached  string
 	RoomsHint      string
 	ConnectionName string
+
+	// The /learn page.
+	LessonLink      string
+	LessonTitle     string
+	LessonIntro     string
+	LessonLobby     string
+	LessonBack      string
+	LessonStarting  string
+	ModeShort       string
+	ModeLong        string
+	ModeTextbook    string
+	LaneShort       string // the timeline's short names of the modes
+	LaneLong        string
+	LaneTextbook    string
+	ExplainShort    string
+	ExplainLong     string
+	ExplainTextbook string
+	Send5           string
+	Send1           string
+	LessonText      string
+	LessonAuto      string // %d: the message's number, %s: the page's name
+	IntervalLabel   string
+	IntervalOption  string // %d: seconds
+	StatRequests    string
+	StatEmpty       string
+	StatReceived    string
+	StatOther       string
+	StatDelayAvg    string
+	StatDelayMax    string
+	StatBytes       string
+	Millis          string // %d: milliseconds
+	TimelineTitle   string
+	TimelineDesc    string
+	TickAgo         string // %d: seconds before now
+	TickNow         string
 }
 
 var en = Strings{
@@ -141,6 +176,40 @@ var en = Strings{
 	OfflineCached:  "You are offline. Showing saved messages; what you write is sent when the connection returns.",
 	RoomsHint:      "e.g. lobby",
 	ConnectionName: "Connection",
+
+	LessonLink:      "How it works",
+	LessonTitle:     "How messages reach you: three ways, live",
+	LessonIntro:     "Below, three clients receive the same messages from this server, each its own way. Send a few and watch how many requests each one makes and how late each one is.",
+	LessonLobby:     "The textbook's endpoints know only one room, lobby, so this page sends its messages through the textbook's /send_msg/ into lobby, and all three clients read lobby: people there see these messages, and their messages show up here as “other”.",
+	LessonBack:      "Back to the chat",
+	LessonStarting:  "Connecting the three clients…",
+	ModeShort:       "Short polling",
+	ModeLong:        "Long polling",
+	ModeTextbook:    "The textbook's /get_msg/",
+	LaneShort:       "short",
+	LaneLong:        "long",
+	LaneTextbook:    "/get_msg/",
+	ExplainShort:    "The client asks every few seconds whether there is anything new, and the server answers at once, mostly with nothing. A message waits on the server until the next question: on average half an interval late, and most requests are wasted.",
+	ExplainLong:     "The client asks once and the server holds the request open until a message arrives (or 25 s pass), then the client asks again at once. Messages arrive as soon as they are sent, with one request per answer instead of one per tick. This is how Parley itself works.",
+	ExplainTextbook: "The tutorial's endpoint is long polling too, but each answer carries a single message and the wait is 10 s. A burst of messages takes one round trip per message, so the last of a burst arrives later than with Parley's batches.",
+	Send5:           "Send 5 messages",
+	Send1:           "Send one",
+	LessonText:      "Your own message",
+	LessonAuto:      "Lesson message #%d from %s",
+	IntervalLabel:   "Short polling interval",
+	IntervalOption:  "every %d s",
+	StatRequests:    "Requests",
+	StatEmpty:       "Empty answers",
+	StatReceived:    "Messages received",
+	StatOther:       "Others' messages",
+	StatDelayAvg:    "Mean delay",
+	StatDelayMax:    "Worst delay",
+	StatBytes:       "Bytes received",
+	Millis:          "%d ms",
+	TimelineTitle:   "The last 30 seconds",
+	TimelineDesc:    "One lane per client: each bar is a request, from its start to its answer; each dot is a message arriving.",
+	TickAgo:         "−%d s",
+	TickNow:         "now",
 }
 
 var zh = Strings{
@@ -200,6 +269,40 @@ var zh = Strings{
 	OfflineCached:  "你已离线。正在显示已保存的消息;你输入的内容会在恢复连接后发送。",
 	RoomsHint:      "例如 lobby",
 	ConnectionName: "连接状态",
+
+	LessonLink:      "工作原理",
+	LessonTitle:     "消息如何送达:三种方式,实时对比",
+	LessonIntro:     "下面三个客户端以各自的方式从本服务器接收同样的消息。发几条消息,看看每个客户端发了多少请求、延迟有多大。",
+	LessonLobby:     "教程的接口只认识一个聊天室 lobby,所以本页通过教程的 /send_msg/ 把消息发到 lobby,三个客户端都读取 lobby:那里的人会看到这些消息,他们的消息在这里计为“其他”。",
+	LessonBack:      "返回聊天",
+	LessonStarting:  "正在连接三个客户端…",
+	ModeShort:       "短轮询",
+	ModeLong:        "长轮询",
+	ModeTextbook:    "教程的 /get_msg/",
+	LaneShort:       "短轮询",
+	LaneLong:        "长轮询",
+	LaneTextbook:    "/get_msg/",
+	ExplainShort:    "客户端每隔几秒问一次有没有新消息,服务器立即回答,大多是“没有”。消息要在服务器上等到下一次询问:平均晚半个间隔,而且大部分请求都是白费的。",
+	ExplainLong:     "客户端只问一次,服务器把请求挂起,直到有消息(或过了 25 秒)才回答,客户端随即再问。消息一发出就能收到,每次回答只需一个请求,而不是每个间隔一个。Parley 本身就是这样工作的。",
+	ExplainTextbook: "教程的接口也是长轮询,但每次回答只带一条消息,最长等待 10 秒。一连串消息需要每条一个往返,所以一批消息中的最后一条比 Parley 的批量回答到得晚。",
+	Send5:           "发送 5 条消息",
+	Send1:           "发送一条",
+	LessonText:      "你自己的消息",
+	LessonAuto:      "第 %d 条课程消息,来自 %s",
+	IntervalLabel:   "短轮询间隔",
+	IntervalOption:  "每 %d 秒",
+	StatRequests:    "请求数",
+	StatEmpty:       "空回答",
+	StatReceived:    "收到的消息",
+	StatOther:       "其他人的消息",
+	StatDelayAvg:    "平均延迟",
+	StatDelayMax:    "最大延迟",
+	StatBytes:       "收到的字节",
+	Millis:          "%d 毫秒",
+	TimelineTitle:   "最近 30 秒",
+	TimelineDesc:    "每个客户端一条泳道:每个色条是一次请求,从发出到收到回答;每个圆点是一条消息到达。",
+	TickAgo:         "−%d 秒",
+	TickNow:         "现在",
 }
 
 // Get returns the strings of lang, English for an unknown one.

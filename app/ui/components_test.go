@@ -10,6 +10,7 @@ import (
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 	"github.com/parley-chat/parley/app/chat"
 	"github.com/parley-chat/parley/app/i18n"
+	"github.com/parley-chat/parley/app/lesson"
 	"github.com/parley-chat/parley/shared"
 	"github.com/stretchr/testify/require"
 )
@@ -250,4 +251,70 @@ func TestMessageLogFillsInBlocksNewestFirst(t *testing.T) {
 	require.Equal(t, blocks[0].Entries, after[0].Entries)
 	require.Len(t, after, len(blocks), "1151 joins the block of 1150")
 	require.Len(t, after[len(after)-1].Entries, 2)
+}
+
+// The lesson page before the wasm runs: every hook is there, the controls
+// are disabled, the counters are zero.
+func TestLessonPrerender(t *testing.T) {
+	html := render(t, &lessonPage{})
+	require.Equal(t, "false", attrs(t, html, `data-testid="lesson"`)["data-ready"])
+	for _, id := range []string{"lesson-send-5", "lesson-send-1", "lesson-text", "lesson-interval"} {
+		require.True(t, set(attrs(t, html, `data-testid="`+id+`"`), "disabled"), id)
+	}
+	for _, m := range []string{"short", "long", "textbook"} {
+		a := attrs(t, html, `id="lesson-col-`+m+`"`)
+		require.Equal(t, "0", a["data-requests"], m)
+		require.Equal(t, "0", a["data-received"], m)
+	}
+	require.Contains(t, html, en.ExplainLong)
+	require.Contains(t, html, `<svg`)
+	require.Equal(t, 3, strings.Count(html, `class="lesson-lane"`))
+}
+
+// The counters and the timeline follow the Board, in either language.
+func TestLessonColumnsAndTimeline(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 30, 0, time.UTC)
+	b := lesson.NewBoard("learn-ab12")
+	id := b.Send("hi")
+	b.Acked(id, now.Add(-10*time.Second))
+	r := b.Started(lesson.Long, now.Add(-20*time.Second))
+	b.Answered(lesson.Long, r, now.Add(-9900*time.Millisecond), 321, []lesson.Incoming{{Author: "learn-ab12", Text: "hi"}}, false)
+	b.Started(lesson.Long, now.Add(-9900*time.Millisecond))
+	for i := 0; i < 3; i++ {
+		r := b.Started(lesson.Short, now.Add(time.Duration(i-20)*time.Second))
+		b.Answered(lesson.Short, r, now.Add(time.Duration(i-20)*time.Second), 50, nil, false)
+	}
+	html := render(t, &lessonPage{str: zh, lang: i18n.ZH, board: b, now: now, interval: 5})
+	long := attrs(t, html, `id="lesson-col-long"`)
+	require.Equal(t, "1", long["data-requests"])
+	require.Equal(t, "1", long["data-received"])
+	require.Equal(t, "100", long["data-delay-avg-ms"])
+	require.Equal(t, "100", long["data-delay-max-ms"])
+	require.Equal(t, "321", long["data-bytes"])
+	short := attrs(t, html, `id="lesson-col-short"`)
+	require.Equal(t, "3", short["data-requests"])
+	require.Equal(t, "3", short["data-empty"])
+	require.Contains(t, html, zh.ModeTextbook)
+	require.Contains(t, html, fmt.Sprintf(zh.Millis, 100))
+	require.Contains(t, html, fmt.Sprintf(zh.IntervalOption, 5))
+	require.True(t, set(attrs(t, html, `value="5"`), "selected"))
+	// Long: one answered bar that carried a message, one in flight, one dot.
+	g := attrs(t, html, `data-lane="long"`)
+	require.Equal(t, "2", g["data-bars"])
+	require.Equal(t, "1", g["data-dots"])
+	require.Equal(t, 1, strings.Count(html, `class="lesson-bar got"`))
+	require.Equal(t, 1, strings.Count(html, `class="lesson-bar inflight"`))
+	require.Equal(t, 1, strings.Count(html, `class="lesson-dot"`))
+	require.Equal(t, "3", attrs(t, html, `data-lane="short"`)["data-bars"])
+}
+
+// Both ways into the lesson: the join screen and the room's header.
+func TestLinksToTheLesson(t *testing.T) {
+	for _, html := range []string{
+		render(t, &joinForm{Str: en, Lang: i18n.EN}),
+		render(t, &roomHeader{Str: zh, Room: "dev"}),
+	} {
+		require.Equal(t, LearnPath, attrs(t, html, `data-testid="learn-link"`)["href"])
+	}
+	require.Contains(t, render(t, &roomHeader{Str: zh, Room: "dev"}), zh.LessonLink)
 }

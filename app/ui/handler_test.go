@@ -215,6 +215,13 @@ func TestPagesAndVersion(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Contains(t, string(body), "<title>#dev-team · Parley</title>")
 
+	// The lesson page is a route of its own, prerendered with its hooks.
+	resp, body = get(t, srv.URL+"/learn")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), "<title>How it works · Parley</title>")
+	require.Contains(t, string(body), `data-testid="lesson"`)
+	require.Equal(t, 3, strings.Count(string(body), `data-testid="lesson-client"`))
+
 	resp, _ = get(t, srv.URL+"/r/Not_Valid!")
 	require.Equal(t, 404, resp.StatusCode)
 	resp, _ = get(t, srv.URL+"/web/")

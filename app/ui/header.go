@@ -45,6 +45,7 @@ func (c *roomHeader) Render() app.UI {
 			app.If(c.Installable, func() app.UI {
 				return app.Button().Type("button").DataSet("testid", "install").Text(s.InstallButton).OnClick(c.install)
 			}),
+			app.A().Href(LearnPath).Class("learn-link").DataSet("testid", "learn-link").Text(s.LessonLink),
 			app.Button().Type("button").Class("quiet").DataSet("testid", "leave").Text(s.LeaveButton).OnClick(c.leave),
 		),
 		app.P().Class("error").Role("alert").Text(c.switchErr),

@@ -90,6 +90,9 @@ func (c *joinForm) Render() app.UI {
 				Disabled(!enabled || c.joining).
 				Text(pick(c.joining, s.Joining, s.JoinButton)),
 		),
+		app.P().Class("learn").Body(
+			app.A().Href(LearnPath).Class("learn-link").DataSet("testid", "learn-link").Text(s.LessonLink),
+		),
 	)
 }
 

@@ -81,41 +81,50 @@ func (c *page) OnMount(ctx app.Context) {
 	c.version = app.Getenv("GOAPP_VERSION")
 	c.installable = ctx.IsAppInstallable()
 
-	lang := i18n.Parse(chat.SavedLang(c.env.store))
-	if lang == "" {
-		lang = i18n.Match(languages())
-	}
-	c.setLang(ctx, lang)
-	ctx.SetState(stateLang, lang)
-	ctx.ObserveState(stateLang, &lang).OnChange(func() {
-		c.setLang(ctx, lang)
-		chat.SaveLang(c.env.store, string(lang))
-	})
+	followLang(ctx, c.env.store, func(l i18n.Lang) { c.setLang(ctx, l) })
 	c.readSession()
 	c.listen(ctx)
 
 	bg, cancel := context.WithCancel(context.Background())
 	c.stopBG = cancel
-	ctx.Async(func() {
-		// v10 no longer looks for a new version by itself; a chat tab stays
-		// open for days. Besides this slow tick, the page looks after every
-		// reconnect (a deploy restarts the server), when the network comes
-		// back and when the tab is shown again.
-		t := time.NewTicker(10 * time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-				checkForUpdate()
-			}
-		}
-	})
+	// v10 no longer looks for a new version by itself; a chat tab stays
+	// open for days. Besides this slow tick, the page looks after every
+	// reconnect (a deploy restarts the server), when the network comes
+	// back and when the tab is shown again.
+	ctx.Async(func() { every(bg, 10*time.Minute, checkForUpdate) })
 	c.route(ctx)
 	ctx.Async(func() { c.warmUp(bg) })
 	// Lets tests and the timing report know the wasm has taken over.
 	app.Window().Set("parleyReadyAt", app.Window().Get("performance").Call("now"))
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// followLang sets the saved (or the browser's) language now and whenever
+// the language switch changes it, and saves the choice.
+func followLang(ctx app.Context, store chat.Storage, set func(i18n.Lang)) {
+	lang := i18n.Parse(chat.SavedLang(store))
+	if lang == "" {
+		lang = i18n.Match(languages())
+	}
+	set(lang)
+	ctx.SetState(stateLang, lang)
+	ctx.ObserveState(stateLang, &lang).OnChange(func() {
+		set(lang)
+		chat.SaveLang(store, string(lang))
+	})
 }
 
 // warmUp runs, soon after the start and in small steps, the code a room

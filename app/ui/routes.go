@@ -21,6 +21,7 @@ func Routes() {
 	routesOnce.Do(func() {
 		app.Route("/", newPage)
 		app.RouteWithRegexp(roomPathPattern, newPage)
+		app.Route(LearnPath, newLesson)
 	})
 }
 

@@ -25,6 +25,8 @@ type config struct {
 	label    string
 	row      bool
 	cpuprof  string
+	lesson   string        // "", or the mode of a -lesson run
+	interval time.Duration // short polling's, in a -lesson run
 }
 
 // Bounds that keep a run from becoming a denial of service against the
@@ -54,6 +56,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.label, "label", "", "name of this run in the -row output")
 	fs.BoolVar(&c.row, "row", false, "print the result as one Markdown table row instead of a report")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this tool's own CPU profile to the file, to see what the load costs the client side")
+	fs.StringVar(&c.lesson, "lesson", "", "run the /learn page's comparison instead: -pollers clients of this mode (short, long or textbook) read lobby while one sender posts -messages through /send_msg/ at -rate")
+	fs.DurationVar(&c.interval, "interval", 2*time.Second, "short polling's interval in a -lesson short run")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -76,6 +80,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-wait must be 1-%d", shared.MaxWaitSeconds)
 	case c.perIP < 1 || c.perIP > 20:
 		return c, errors.New("-sessions-per-ip must be 1-20")
+	case c.lesson != "" && c.lesson != "short" && c.lesson != "long" && c.lesson != "textbook":
+		return c, errors.New("-lesson must be short, long or textbook")
+	case c.lesson != "" && (c.rate <= 0 || c.interval < 100*time.Millisecond):
+		return c, errors.New("-lesson needs a positive -rate and an -interval of 100ms or more")
 	}
 	return c, nil
 }

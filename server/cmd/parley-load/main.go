@@ -111,6 +111,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := healthy(ctx, pollHTTP, target.String()); err != nil {
 		return fmt.Errorf("server not reachable: %w", err)
 	}
+	if cfg.lesson != "" {
+		return runLesson(ctx, cfg, target, lr.runID, stdout, stderr)
+	}
 	pollAPI := &api.Client{Base: target.String(), HTTP: pollHTTP}
 
 	rooms := make([]*roomAcks, cfg.rooms)

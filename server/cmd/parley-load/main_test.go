@@ -151,3 +151,19 @@ func TestRunDetectsLossAndDuplicates(t *testing.T) {
 	require.ErrorContains(t, err, "delivery failed")
 	require.Contains(t, out, "10 duplicates")
 }
+
+// TestLessonRuns drives the -lesson mode against the real handlers: each
+// mode's clients receive every message once, and the row says so.
+func TestLessonRuns(t *testing.T) {
+	for _, mode := range []string{"short", "long", "textbook"} {
+		var out, errOut bytes.Buffer
+		args := []string{"-url", newServer(t, nil), "-lesson", mode, "-pollers", "5", "-messages", "3", "-rate", "20", "-interval", "200ms", "-wait", "2", "-drain", "5s"}
+		err := run(context.Background(), args, &out, &errOut)
+		t.Logf("%s%s", out.String(), errOut.String())
+		require.NoError(t, err, mode)
+		require.Contains(t, out.String(), "| 3 × 5 @ 20.00/s | 15 |", mode)
+		require.True(t, strings.HasSuffix(out.String(), "| ok |\n"), out.String())
+	}
+	_, err := parseConfig([]string{"-lesson", "medium"}, io.Discard)
+	require.Error(t, err)
+}

@@ -1,0 +1,96 @@
+package lesson_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/app/lesson"
+	"github.com/parley-chat/parley/server/httpapi"
+	"github.com/parley-chat/parley/server/memstore"
+	"github.com/parley-chat/parley/server/queue"
+	"github.com/parley-chat/parley/server/session"
+	"github.com/stretchr/testify/require"
+)
+
+// The three clients against the real HTTP API: every message reaches each
+// once, short polling asks far more often, and stopping them releases the
+// server's held polls.
+func TestClientsAgainstTheServer(t *testing.T) {
+	hub := queue.New(memstore.New(1000), queue.Options{})
+	t.Cleanup(hub.Close)
+	sessions := session.NewManager(session.Options{MaxHeld: 100})
+	api, err := httpapi.New(httpapi.Config{Hub: hub, Sessions: sessions})
+	require.NoError(t, err)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+
+	var mu sync.Mutex
+	b := lesson.NewBoard("learn-test01")
+	board := func(f func(*lesson.Board)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(b)
+	}
+	jar, _ := cookiejar.New(nil)
+	cl := &lesson.Clients{
+		Base: srv.URL, HTTP: &http.Client{Jar: jar}, Name: b.Name,
+		Interval: func() time.Duration { return 300 * time.Millisecond },
+		LongWait: 5, Apply: board,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context){cl.RunShort, cl.RunLong, cl.RunTextbook} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	require.Eventually(t, func() (ok bool) {
+		board(func(b *lesson.Board) { ok = b.AllReady() })
+		return ok
+	}, 5*time.Second, 10*time.Millisecond)
+	// Someone else's lobby message, before and among the page's.
+	post := func(text string) {
+		var id int
+		board(func(b *lesson.Board) { id = b.Send(text) })
+		require.NoError(t, cl.Post(ctx, id, text))
+	}
+	other := &lesson.Clients{Base: srv.URL, Name: "bob", Apply: func(func(*lesson.Board)) {}}
+	require.NoError(t, other.Post(ctx, 0, "hello from bob"))
+	for i := 1; i <= 3; i++ {
+		post(fmt.Sprintf("m%d", i))
+	}
+	require.Eventually(t, func() (ok bool) {
+		board(func(b *lesson.Board) {
+			ok = true
+			for _, c := range b.Columns {
+				ok = ok && c.Received == 3 && c.Other == 1
+			}
+		})
+		return ok
+	}, 8*time.Second, 20*time.Millisecond)
+	time.Sleep(time.Second)
+	require.Eventually(t, func() bool { return api.HeldPolls() == 2 }, 2*time.Second, 10*time.Millisecond,
+		"the long poll and the textbook's are held")
+	board(func(b *lesson.Board) {
+		for _, c := range b.Columns {
+			require.Zero(t, c.Duplicates, c.Mode)
+			require.Zero(t, c.Errors, c.Mode)
+			require.Equal(t, 3, c.Delayed, c.Mode)
+			require.Positive(t, c.Bytes, c.Mode)
+		}
+		short, long := b.Columns[lesson.Short], b.Columns[lesson.Long]
+		require.Greater(t, short.Requests, long.Requests)
+		require.Positive(t, short.Empty)
+		require.Equal(t, 4, b.Columns[lesson.Textbook].Requests-b.Columns[lesson.Textbook].Empty, "one message per answer, bob's included")
+	})
+	cancel()
+	wg.Wait()
+	require.Eventually(t, func() bool { return api.HeldPolls() == 0 }, 2*time.Second, 10*time.Millisecond,
+		"stopping the clients releases their polls")
+}
