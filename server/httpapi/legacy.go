@@ -26,6 +26,9 @@ import (
 // browser's messages by asking for its name.
 
 type legacySend struct {
+	// Room is Parley's addition, for pages that want a room of their own
+	// (the /learn page); the textbook's page sends none and gets lobby.
+	Room    string `json:"room" schema:"room"`
 	Content string `json:"content" schema:"content"`
 	Name    string `json:"name" schema:"name"`
 }
@@ -68,7 +71,12 @@ func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	msg := shared.Message{Room: shared.LegacyRoom, Kind: shared.KindText, Author: author, Text: text, Via: shared.ViaTextbook}
+	room, err := legacyRoom(req.Room)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := shared.Message{Room: room, Kind: shared.KindText, Author: author, Text: text, Via: shared.ViaTextbook}
 	if _, _, err := s.hub.Append(r.Context(), msg); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -113,16 +121,46 @@ func legacyName(r *http.Request) (string, error) {
 	return shared.NormalizeName(strings.Join(names, ""))
 }
 
-// legacyKey is the key of a textbook cursor: a name as read by one browser.
-func legacyKey(browser, name string) string { return browser + "\x00" + name }
+// legacyRoom is the room of a textbook request: lobby, as in the textbook,
+// unless the request names one (Parley's addition).
+func legacyRoom(room string) (string, error) {
+	if room == "" {
+		return shared.LegacyRoom, nil
+	}
+	return room, shared.ValidateRoom(room)
+}
+
+// legacyQueryRoom reads the optional room parameter of a textbook GET.
+func legacyQueryRoom(r *http.Request) (string, error) {
+	rooms := r.URL.Query()["room"]
+	if len(rooms) > 1 {
+		return "", duplicated("room")
+	}
+	return legacyRoom(strings.Join(rooms, ""))
+}
+
+// legacyKey is the key of a textbook cursor: a name as read by one browser,
+// in one room. Lobby's keys have no room in them, as before rooms existed
+// here, so cursors kept in a store from then still work.
+func legacyKey(browser, room, name string) string {
+	if room == shared.LegacyRoom {
+		return browser + "\x00" + name
+	}
+	return browser + "\x00" + room + "\x00" + name
+}
 
 // handleLegacyHome serves GET /home/?name=X: it registers X's cursor at the
 // head of lobby for this browser, as the textbook's home view created X's
 // queue, then sends the browser to the app.
 func (s *Server) handleLegacyHome(w http.ResponseWriter, r *http.Request) {
 	browser := legacyBrowser(w, r)
+	room, err := legacyQueryRoom(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if name, err := legacyName(r); err == nil {
-		if _, err := s.legacyCursor(r.Context(), legacyKey(browser, name)); err != nil {
+		if _, err := s.legacyCursor(r.Context(), room, legacyKey(browser, room, name)); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -139,21 +177,26 @@ func (s *Server) handleLegacyGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	key := legacyKey(legacyBrowser(w, r), name)
+	room, err := legacyQueryRoom(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	key := legacyKey(legacyBrowser(w, r), room, name)
 	until := deadline(r.Context(), shared.LegacyWait)
 	ctx, cancel := context.WithDeadline(r.Context(), until)
 	defer cancel()
-	hold, err := s.sessions.Hold(nil, shared.LegacyRoom, s.clientKey(r), session.ReleaseFunc(cancel))
+	hold, err := s.sessions.Hold(nil, room, s.clientKey(r), session.ReleaseFunc(cancel))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	defer s.sessions.Done(hold)
 	for {
-		cur, err := s.legacyCursor(ctx, key)
+		cur, err := s.legacyCursor(ctx, room, key)
 		var resp *queue.Page
 		if err == nil {
-			resp, err = s.hub.Read(ctx, shared.LegacyRoom, queue.Query{
+			resp, err = s.hub.Read(ctx, room, queue.Query{
 				After: &cur.Seq, Epoch: cur.Epoch, Limit: shared.MaxLimit, Wait: time.Until(until),
 			})
 		}
@@ -200,9 +243,9 @@ func legacyPick(resp *queue.Page) (next session.Cursor, text string, found bool)
 	return next, "", false
 }
 
-// legacyCursor returns the cursor of key (legacyKey: a browser and a name),
-// registering it at lobby's head when new.
-func (s *Server) legacyCursor(ctx context.Context, name string) (session.Cursor, error) {
+// legacyCursor returns the cursor of key (legacyKey: a browser and a name
+// in room), registering it at room's head when new.
+func (s *Server) legacyCursor(ctx context.Context, room, name string) (session.Cursor, error) {
 	for {
 		cur, ok, err := s.legacy.Cursor(ctx, name)
 		if err != nil {
@@ -211,7 +254,7 @@ func (s *Server) legacyCursor(ctx context.Context, name string) (session.Cursor,
 		if ok {
 			return cur, nil
 		}
-		head, err := s.hub.Read(ctx, shared.LegacyRoom, queue.Query{Limit: 1})
+		head, err := s.hub.Read(ctx, room, queue.Query{Limit: 1})
 		if err != nil {
 			return cur, err
 		}

@@ -220,11 +220,15 @@ func TestLegacyConcurrentGetsDeliverEachMessageOnce(t *testing.T) {
 
 // legacyHome opens the textbook's home page for name, without following
 // its redirect.
-func (h *harness) legacyHome(name string) *http.Response {
+func (h *harness) legacyHome(name string, room ...string) *http.Response {
 	h.t.Helper()
 	noRedirect := *h.client
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := noRedirect.Get(h.url + "/home/?name=" + url.QueryEscape(name))
+	q := url.Values{"name": {name}}
+	if len(room) > 0 {
+		q.Set("room", room[0])
+	}
+	resp, err := noRedirect.Get(h.url + "/home/?" + q.Encode())
 	require.NoError(h.t, err)
 	resp.Body.Close()
 	return resp
@@ -248,4 +252,43 @@ func TestLegacyErrors(t *testing.T) {
 	r = h.do("GET", "/send_msg/", "", "", "")
 	require.Equal(t, http.StatusMethodNotAllowed, r.status)
 	require.Equal(t, shared.CodeMethodNotAllowed, r.errCode(t))
+}
+
+// Parley's addition for pages that want a room of their own (the /learn
+// page): an optional room on the three textbook endpoints. Without it
+// they read and write lobby as the textbook did.
+func TestLegacyEndpointsInARoomOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	get := func(q url.Values) shared.LegacyMessage {
+		t.Helper()
+		r := h.do("GET", "/get_msg/?"+q.Encode(), "", "", "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var m shared.LegacyMessage
+		require.NoError(t, json.Unmarshal(r.body, &m))
+		return m
+	}
+	require.Equal(t, http.StatusSeeOther, h.legacyHome("learner", "learn-ab12").StatusCode)
+	require.Equal(t, http.StatusSeeOther, h.legacyHome("learner").StatusCode) // lobby too
+
+	post := url.Values{"content": {"only here"}, "name": {"learner"}, "room": {"learn-ab12"}}
+	r := h.do("POST", "/send_msg/", "", formType, post.Encode())
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	h.legacySend("in lobby")
+
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "only here"}, get(url.Values{"name": {"learner"}, "room": {"learn-ab12"}}))
+	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "in lobby"}, h.legacyGet("learner"), "lobby's cursor is its own")
+	for _, m := range h.poll("", "lobby", "").Messages {
+		require.NotEqual(t, "only here", m.Text, "nothing of the room shows in lobby")
+	}
+	room := h.poll("", "learn-ab12", "").Messages
+	require.Len(t, room, 1)
+	require.Equal(t, shared.ViaTextbook, room[0].Via)
+
+	for _, q := range []url.Values{{"name": {"x"}, "room": {"Bad Room"}}, {"name": {"x"}, "room": {"a", "b"}}} {
+		r := h.do("GET", "/get_msg/?"+q.Encode(), "", "", "")
+		require.Equal(t, http.StatusBadRequest, r.status, "%v: %s", q, r.body)
+	}
+	r = h.do("POST", "/send_msg/", "", formType, url.Values{"content": {"x"}, "room": {"../lobby"}}.Encode())
+	require.Equal(t, shared.CodeInvalidRoom, r.errCode(t))
 }

@@ -132,7 +132,9 @@ func (p *poller) serve(sh *shard) {
 			return n > 0 || werr != nil // nothing yet: sleep in Go's poller
 		})
 		if err != nil || werr != nil {
-			if err != nil && !errors.Is(err, os.ErrClosed) {
+			select {
+			case <-p.stop: // closed by close: not an error
+			default:
 				l.opt.Logger.Error("park: epoll_wait", "err", errors.Join(err, werr))
 			}
 			return
