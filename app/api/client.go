@@ -130,29 +130,41 @@ func (c *Client) PollInto(ctx context.Context, token, room string, req shared.Po
 }
 
 // TextbookHome registers name's cursor on the textbook endpoints at the
-// head of their room: GET /home/?name=X. The server answers with a redirect
-// to the app, which is not followed.
-func (c *Client) TextbookHome(ctx context.Context, name string) error {
-	q := url.Values{"name": {name}, "n": {Nonce()}}
+// head of room (lobby when ""): GET /home/?name=X. The server answers with
+// a redirect to the app, which is not followed.
+func (c *Client) TextbookHome(ctx context.Context, room, name string) error {
+	q := textbookQuery(room, name)
 	return c.send(ctx, request{method: http.MethodGet, path: "/home/?" + q.Encode(), noRedirect: true}, nil)
 }
 
-// TextbookGet asks for name's next message: GET /get_msg/?name=X, which
-// answers one message, or status false after the textbook's 10 s wait.
-func (c *Client) TextbookGet(ctx context.Context, name string) (shared.LegacyMessage, error) {
+// TextbookGet asks for name's next message in room (lobby when ""): GET
+// /get_msg/?name=X, which answers one message, or status false after the
+// textbook's 10 s wait.
+func (c *Client) TextbookGet(ctx context.Context, room, name string) (shared.LegacyMessage, error) {
 	var out shared.LegacyMessage
-	q := url.Values{"name": {name}, "n": {Nonce()}}
+	q := textbookQuery(room, name)
 	err := c.do(ctx, http.MethodGet, "/get_msg/?"+q.Encode(), "", nil, &out)
 	return out, err
 }
 
-// TextbookSend posts a message as name: POST /send_msg/, which appends it
-// to the textbook's room and answers "OK".
-func (c *Client) TextbookSend(ctx context.Context, name, text string) error {
+// TextbookSend posts a message as name to room (lobby when ""): POST
+// /send_msg/, which answers "OK".
+func (c *Client) TextbookSend(ctx context.Context, room, name, text string) error {
 	return c.do(ctx, http.MethodPost, "/send_msg/", "", struct {
 		Content string `json:"content"`
 		Name    string `json:"name"`
-	}{text, name}, nil)
+		Room    string `json:"room,omitempty"`
+	}{text, name, room}, nil)
+}
+
+// textbookQuery is the query of a textbook GET: the name, the room when
+// not lobby, and a nonce so that no cache answers two calls with one reply.
+func textbookQuery(room, name string) url.Values {
+	q := url.Values{"name": {name}, "n": {Nonce()}}
+	if room != "" {
+		q.Set("room", room)
+	}
+	return q
 }
 
 // Members lists who is present: GET /api/rooms/{room}/members.

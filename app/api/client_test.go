@@ -118,11 +118,11 @@ func TestTextbookCalls(t *testing.T) {
 	var sizes []int
 	c := &api.Client{Base: srv.URL, OnBody: func(n int) { sizes = append(sizes, n) }}
 	ctx := context.Background()
-	require.NoError(t, c.TextbookHome(ctx, "x1"))
-	m, err := c.TextbookGet(ctx, "x1")
+	require.NoError(t, c.TextbookHome(ctx, "", "x1"))
+	m, err := c.TextbookGet(ctx, "", "x1")
 	require.NoError(t, err)
 	require.Equal(t, shared.LegacyMessage{Status: true, Msg: "hi x1"}, m)
-	require.NoError(t, c.TextbookSend(ctx, "x1", "hello"))
+	require.NoError(t, c.TextbookSend(ctx, "", "x1", "hello"))
 	require.Len(t, sizes, 3)
 	require.Equal(t, 2, sizes[2])
 }

@@ -3,15 +3,14 @@
 // messages, and the counters and timeline that compare them. It is plain Go,
 // tested on the host; the page in app/ui only draws a Board.
 //
-// The room. The textbook's endpoints serve one room, lobby (shared.LegacyRoom),
-// and nothing else: /get_msg/ cannot read a private room. So that the three
-// clients receive the same messages, the page sends them through the
-// textbook's own /send_msg/, which appends them to lobby, and the short and
-// long polling clients read lobby too, without a session (a poll with a
-// session would make the page "present" in lobby and log a join). The page
-// says so: its messages are seen by whoever is in lobby, and other people's
-// lobby messages reach its clients as well; those are counted apart
-// ("other") and never as the page's.
+// The room. The page makes a room of its own (a generated name) and a
+// session of its own, and sends its messages through the API with that
+// session; the short and long polling clients read the room without the
+// session (a poll with it would make the page "present" and log a join),
+// and the textbook client reads it through /get_msg/'s room parameter,
+// Parley's addition to the textbook's endpoints. So nothing the page does
+// shows up in anybody's chat. Anyone who opens the room by its name is
+// counted apart ("other"), never as the page's.
 package lesson
 
 import (

@@ -42,6 +42,14 @@ type Clients struct {
 	HTTP *http.Client
 	// Name is the textbook client's name (the Board's).
 	Name string
+	// Room is the room all three clients read and the page writes (lobby
+	// when ""): the page makes one of its own, so nothing it does shows up
+	// in anybody's chat.
+	Room string
+	// Token, when set, is the page's own session: its messages are sent
+	// through the API with it. Without one they go through the textbook's
+	// /send_msg/ as Name.
+	Token string
 	// Interval is the short polling client's interval, read before each
 	// request so the page can change it.
 	Interval func() time.Duration
@@ -76,7 +84,7 @@ func (c *Clients) RunLong(ctx context.Context) { c.runPolls(ctx, Long) }
 func (c *Clients) runPolls(ctx context.Context, mode Mode) {
 	var size int
 	cl := c.client(&size)
-	room := shared.LegacyRoom
+	room := c.room()
 	var head shared.PollResponse
 	// Setting up: where the room ends now. Not counted: it is not polling.
 	for {
@@ -146,7 +154,7 @@ func (c *Clients) runPolls(ctx context.Context, mode Mode) {
 func (c *Clients) RunTextbook(ctx context.Context) {
 	var size int
 	cl := c.client(&size)
-	for cl.TextbookHome(ctx, c.Name) != nil {
+	for cl.TextbookHome(ctx, c.Room, c.Name) != nil {
 		if !sleep(ctx, time.Second) {
 			return
 		}
@@ -158,7 +166,7 @@ func (c *Clients) RunTextbook(ctx context.Context) {
 		c.Apply(func(b *Board) { b.Started(Textbook, start) })
 		pctx, cancel := context.WithTimeout(ctx, shared.LegacyWait+15*time.Second)
 		size = 0
-		resp, err := cl.TextbookGet(pctx, c.Name)
+		resp, err := cl.TextbookGet(pctx, c.Room, c.Name)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -180,16 +188,31 @@ func (c *Clients) RunTextbook(ctx context.Context) {
 	}
 }
 
-// Post sends the Board's message id (from Board.Send) through the
-// textbook's /send_msg/ as Name, and records its acknowledgement.
+// Post sends the Board's message id (from Board.Send), through the API
+// with Token or else through the textbook's /send_msg/ as Name, and records
+// its acknowledgement.
 func (c *Clients) Post(ctx context.Context, id int, text string) error {
 	var n int
-	if err := c.client(&n).TextbookSend(ctx, c.Name, text); err != nil {
+	cl := c.client(&n)
+	var err error
+	if c.Token != "" {
+		_, err = cl.Send(ctx, c.Token, c.room(), shared.SendRequest{Text: text, ClientMsgID: api.Nonce()})
+	} else {
+		err = cl.TextbookSend(ctx, c.Room, c.Name, text)
+	}
+	if err != nil {
 		return err
 	}
 	at := c.now()
 	c.Apply(func(b *Board) { b.Acked(id, at) })
 	return nil
+}
+
+func (c *Clients) room() string {
+	if c.Room == "" {
+		return shared.LegacyRoom
+	}
+	return c.Room
 }
 
 // backoff spaces the retries after failures: the server's Retry-After when

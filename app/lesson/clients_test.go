@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	apiclient "github.com/parley-chat/parley/app/api"
 	"github.com/parley-chat/parley/app/lesson"
 	"github.com/parley-chat/parley/server/httpapi"
 	"github.com/parley-chat/parley/server/memstore"
 	"github.com/parley-chat/parley/server/queue"
 	"github.com/parley-chat/parley/server/session"
+	"github.com/parley-chat/parley/shared"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,8 +40,12 @@ func TestClientsAgainstTheServer(t *testing.T) {
 		f(b)
 	}
 	jar, _ := cookiejar.New(nil)
+	// As the page runs them: a room and a session of their own.
+	const room = "learn-room01"
+	joined, err := (&apiclient.Client{Base: srv.URL}).Join(context.Background(), b.Name)
+	require.NoError(t, err)
 	cl := &lesson.Clients{
-		Base: srv.URL, HTTP: &http.Client{Jar: jar}, Name: b.Name,
+		Base: srv.URL, HTTP: &http.Client{Jar: jar}, Name: b.Name, Room: room, Token: joined.Token,
 		Interval: func() time.Duration { return 300 * time.Millisecond },
 		LongWait: 5, Apply: board,
 	}
@@ -54,13 +60,13 @@ func TestClientsAgainstTheServer(t *testing.T) {
 		board(func(b *lesson.Board) { ok = b.AllReady() })
 		return ok
 	}, 5*time.Second, 10*time.Millisecond)
-	// Someone else's lobby message, before and among the page's.
+	// Someone else's message in the room, before the page's.
 	post := func(text string) {
 		var id int
 		board(func(b *lesson.Board) { id = b.Send(text) })
 		require.NoError(t, cl.Post(ctx, id, text))
 	}
-	other := &lesson.Clients{Base: srv.URL, Name: "bob", Apply: func(func(*lesson.Board)) {}}
+	other := &lesson.Clients{Base: srv.URL, Name: "bob", Room: room, Apply: func(func(*lesson.Board)) {}}
 	require.NoError(t, other.Post(ctx, 0, "hello from bob"))
 	for i := 1; i <= 3; i++ {
 		post(fmt.Sprintf("m%d", i))
@@ -93,4 +99,7 @@ func TestClientsAgainstTheServer(t *testing.T) {
 	wg.Wait()
 	require.Eventually(t, func() bool { return api.HeldPolls() == 0 }, 2*time.Second, 10*time.Millisecond,
 		"stopping the clients releases their polls")
+	lobby, err := (&apiclient.Client{Base: srv.URL}).Poll(context.Background(), "", "lobby", shared.PollRequest{})
+	require.NoError(t, err)
+	require.Empty(t, lobby.Messages, "nothing the page does shows up in anybody's chat")
 }

@@ -93,11 +93,23 @@ func (c *lessonPage) OnMount(ctx app.Context) {
 			})
 		},
 	}
+	// A room and a session of its own, so that nothing the page does shows
+	// up in anybody's chat.
+	c.clients.Room = "learn-" + api.Nonce()[:10]
 	c.bg, c.stop = context.WithCancel(context.Background())
 	bg, cl := c.bg, c.clients
-	ctx.Async(func() { cl.RunShort(bg) })
-	ctx.Async(func() { cl.RunLong(bg) })
-	ctx.Async(func() { cl.RunTextbook(bg) })
+	ctx.Async(func() {
+		token, ok := lessonSession(bg, cl.Base, name)
+		if !ok {
+			return // the page was left first
+		}
+		// Set before the clients start: the send buttons wait until all
+		// three are ready, which they report after this.
+		cl.Token = token
+		go cl.RunShort(bg)
+		go cl.RunLong(bg)
+		cl.RunTextbook(bg)
+	})
 	// The time axis moves on even when nothing happens.
 	ctx.Async(func() {
 		every(bg, 500*time.Millisecond, func() {
@@ -107,6 +119,39 @@ func (c *lessonPage) OnMount(ctx app.Context) {
 			})
 		})
 	})
+}
+
+// lessonSession joins as name, retrying until it works or bg ends; the page
+// sends its messages with this session. It ends the session when bg ends.
+func lessonSession(bg context.Context, base, name string) (string, bool) {
+	cl := &api.Client{Base: base}
+	for {
+		s, err := cl.Join(bg, name)
+		if err == nil {
+			go func() {
+				<-bg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = cl.Leave(ctx, s.Token)
+			}()
+			return s.Token, true
+		}
+		if !sleepCtx(bg, time.Second) {
+			return "", false
+		}
+	}
+}
+
+// sleepCtx waits d, or returns false when ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // OnDismount stops the clients: cancelling aborts their requests, and the
