@@ -13,6 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/parley-chat/parley/app/i18n"
 	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/shared"
 )
 
 // lessonClient is one column of /learn, from its data-* attributes.
@@ -118,7 +120,7 @@ func TestLessonPage(t *testing.T) {
 	for _, m := range []string{"short", "long", "textbook"} {
 		require.Equal(t, 5, c[m].Received, m)
 		require.Zero(t, c[m].Duplicates, m)
-		require.Zero(t, c[m].Other, "%s: nobody else is in lobby", m)
+		require.Zero(t, c[m].Other, "%s: nobody else is in the page's room", m)
 		require.Zero(t, c[m].Errors, m)
 		require.Positive(t, c[m].Bytes, m)
 	}
@@ -127,6 +129,9 @@ func TestLessonPage(t *testing.T) {
 	require.LessOrEqual(t, 2*c["long"].Requests, c["short"].Requests, "long polling asks far less often")
 	require.Less(t, c["long"].DelayAvg, c["short"].DelayAvg, "and is on time")
 	require.Less(t, c["long"].DelayMax, 300, "long polling delivers at once")
+	for _, m := range srv.history(t, "lobby") {
+		require.NotEqual(t, shared.KindText, m.Kind, "the page's messages are in a room of its own, not in lobby: %+v", m)
+	}
 	require.Positive(t, eval[int](tb, `document.querySelectorAll('[data-testid=lesson-timeline] .lesson-dot').length`))
 	require.Equal(t, 3, eval[int](tb, `document.querySelectorAll('[data-testid=lesson-timeline] .lesson-lane').length`))
 	tb.fullScreenshot("lesson")
