@@ -92,7 +92,7 @@ func (c *Clients) runPolls(ctx context.Context, mode Mode) {
 		if head, err = cl.Poll(ctx, "", room, shared.PollRequest{Limit: shared.Ptr(1)}); err == nil {
 			break
 		}
-		if !sleep(ctx, time.Second) {
+		if !Sleep(ctx, time.Second) {
 			return
 		}
 	}
@@ -143,7 +143,7 @@ func (c *Clients) runPolls(ctx context.Context, mode Mode) {
 				pause = p
 			}
 		}
-		if pause > 0 && !sleep(ctx, pause) {
+		if pause > 0 && !Sleep(ctx, pause) {
 			return
 		}
 	}
@@ -155,7 +155,7 @@ func (c *Clients) RunTextbook(ctx context.Context) {
 	var size int
 	cl := c.client(&size)
 	for cl.TextbookHome(ctx, c.Room, c.Name) != nil {
-		if !sleep(ctx, time.Second) {
+		if !Sleep(ctx, time.Second) {
 			return
 		}
 	}
@@ -179,7 +179,7 @@ func (c *Clients) RunTextbook(ctx context.Context) {
 		bar, n, failed := k, size, err != nil
 		c.Apply(func(b *Board) { b.Answered(Textbook, bar, end, n, msgs, failed) })
 		if err != nil {
-			if !sleep(ctx, retry.after(err)) {
+			if !Sleep(ctx, retry.after(err)) {
 				return
 			}
 		} else {
@@ -231,8 +231,8 @@ func (b *backoff) after(err error) time.Duration {
 	return d
 }
 
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d, or returns false when ctx ends first.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -136,21 +136,9 @@ func lessonSession(bg context.Context, base, name string) (string, bool) {
 			}()
 			return s.Token, true
 		}
-		if !sleepCtx(bg, time.Second) {
+		if !lesson.Sleep(bg, time.Second) {
 			return "", false
 		}
-	}
-}
-
-// sleepCtx waits d, or returns false when ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
