@@ -55,6 +55,13 @@ func compress(in, dst string, q int) error {
 		tmp.Close()
 		return err
 	}
+	// CreateTemp makes the file 0600: a server running as another user
+	// could not read it and would answer 500 for app.wasm to every browser
+	// that accepts br. Assets are for everyone to read.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
