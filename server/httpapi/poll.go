@@ -48,12 +48,7 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 			s.sessions.Seen(sess, room)
 		}
 		page, err := s.hub.Read(r.Context(), room, q)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writePage(w, page)
-		s.metrics.answered(start, len(page.Messages))
+		s.answer(w, r, start, page, err)
 		return
 	}
 
@@ -67,12 +62,7 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 	page, waiter, err := s.hub.Watch(r.Context(), room, q, p)
 	if err != nil || waiter == nil {
 		s.sessions.Done(hold)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writePage(w, page)
-		s.metrics.answered(start, len(page.Messages))
+		s.answer(w, r, start, page, err)
 		return
 	}
 	p.setWaiter(waiter)
@@ -96,6 +86,15 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 		page = <-answer
 	}
 	s.sessions.Done(hold)
+	s.answer(w, r, start, page, nil)
+}
+
+// answer answers a poll through w (not parked): with its page, or err.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, start time.Time, page *queue.Page, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writePage(w, page)
 	s.metrics.answered(start, len(page.Messages))
 }
