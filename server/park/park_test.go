@@ -157,12 +157,10 @@ func TestClientLeavingIsNoticed(t *testing.T) {
 }
 
 func testLeaving(t *testing.T, r *rig) {
-	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
-	require.NoError(t, err)
-	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
+	rc := dialRaw(t, r)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
 	s := r.spot(t)
-	require.NoError(t, c.Close())
+	require.NoError(t, rc.c.Close())
 	select {
 	case <-r.gone:
 	case <-time.After(10 * time.Second):
@@ -249,25 +247,20 @@ func TestShutdownAnswersCloseTheirConnections(t *testing.T) {
 // elsewhere, and still arrive whole.
 func TestLargeAnswerToASlowReaderDoesNotBlock(t *testing.T) {
 	r := newRig(t)
-	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
+	rc := dialRaw(t, r)
+	rc.send("GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
 	s := r.spot(t)
-	body := []byte(strings.Repeat("x", 32<<20))
+	body := strings.Repeat("x", 32<<20)
 	start := time.Now()
-	require.True(t, s.Reply(body))
+	require.True(t, s.Reply([]byte(body)))
 	require.Less(t, time.Since(start), 2*time.Second, "Reply waited for the client")
 	time.Sleep(100 * time.Millisecond) // the client is slow to read
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
-	got, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	_, got := rc.read()
 	require.Len(t, got, len(body))
-	// The connection goes on serving.
-	_, err = io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
+	// The connection goes on serving, once the slow write is done.
+	rc.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, got = rc.read()
+	require.Equal(t, "plain", got)
 }
 
 // rawClient speaks HTTP/1.1 over one connection, to see exactly what the
