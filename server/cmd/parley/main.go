@@ -63,6 +63,8 @@ type config struct {
 	textbookRate    float64
 	pprofAddr       string
 	metricsAddr     string
+	retainMessages  int
+	retainAge       time.Duration
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -76,6 +78,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.data, "data", "./data/parley.db", "bolt database file")
 	fs.StringVar(&c.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL for -store redis (redis:// or rediss://)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key and channel, so deployments can share a Redis")
+	fs.IntVar(&c.retainMessages, "retain-messages", 100_000, "messages each room keeps in the store, older ones dropped; 0: no bound (bolt, redis; memory keeps 100,000)")
+	fs.DurationVar(&c.retainAge, "retain-age", 30*24*time.Hour, "bolt drops messages older than this; 0 keeps them")
 	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
 	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
@@ -111,6 +115,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	switch {
 	case c.store != "bolt" && c.store != "memory" && c.store != "redis":
 		return c, fmt.Errorf("-store must be bolt, redis or memory, not %q", c.store)
+	case c.retainMessages < 0 || c.retainAge < 0:
+		return c, errors.New("-retain-messages and -retain-age must not be negative")
 	case c.history < 1:
 		return c, errors.New("-history must be at least 1")
 	case c.sessionTTL < time.Second:
@@ -155,6 +161,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Error("close store", "err", err)
 		}
 	}()
+	if be.upkeep != nil {
+		upCtx, stopUpkeep := context.WithCancel(context.Background())
+		upDone := make(chan struct{})
+		go func() {
+			defer close(upDone)
+			be.upkeep(upCtx)
+		}()
+		defer func() { // before the store closes
+			stopUpkeep()
+			<-upDone
+		}()
+	}
 
 	metrics := httpapi.NewMetrics()
 	hub := queue.New(metrics.Store(store), queue.Options{History: c.history, MaxRooms: c.maxRooms, SyncInterval: be.syncInterval, Logger: log})
