@@ -20,9 +20,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/app/ui"
+	"github.com/parley-chat/parley/server/connlimit"
 	"github.com/parley-chat/parley/server/httpapi"
 	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
@@ -52,6 +54,7 @@ type config struct {
 	sessionTTL      time.Duration
 	maxPolls        int
 	maxPollsPerAddr int
+	maxConnsPerAddr int
 	maxRooms        int
 	sendRate        float64
 	sessionRate     float64
@@ -85,6 +88,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
 	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503 (three quarters of them at most without a session)")
 	fs.IntVar(&c.maxPollsPerAddr, "max-polls-per-addr", 1000, "polls held at once from one client address (IPv4, or IPv6 /64) before answering 429; -1: no bound (load tests on loopback)")
+	fs.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", 1100, "connections open at once from one client address (IPv4, or IPv6 /64; -trusted-proxies exempt); beyond, closed at accept. Above -max-polls-per-addr, so a busy address gets 429s, not dropped connections; -1: no bound")
 	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
 	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
 	fs.Float64Var(&c.sessionRate, "session-rate", 1, "sessions per second one client address may create (burst 20)")
@@ -125,6 +129,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-polls must be at least 1")
 	case c.maxPollsPerAddr == 0 || c.maxPollsPerAddr < -1:
 		return c, errors.New("-max-polls-per-addr must be at least 1, or -1 for no bound")
+	case c.maxConnsPerAddr == 0 || c.maxConnsPerAddr < -1:
+		return c, errors.New("-max-conns-per-addr must be at least 1, or -1 for no bound")
 	case c.maxRooms < 1:
 		return c, errors.New("-max-rooms must be at least 1")
 	case c.sendRate <= 0 || c.sessionRate <= 0:
@@ -217,7 +223,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	inner := raw
+	// The cap counts TCP connections beneath TLS and the park, so a
+	// connection counts until its socket really closes.
+	capped := connlimit.New(raw, connlimit.Options{Max: c.maxConnsPerAddr, Exempt: func(a netip.Addr) bool { return inPrefixes(proxies, a) }})
+	if err := metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "parley_connections_refused_total", Help: "Connections closed at accept for being over -max-conns-per-addr.",
+	}, func() float64 { return float64(capped.Refused()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_connections_open", Help: "Client connections open now, those of -trusted-proxies not counted.",
+	}, func() float64 { return float64(capped.Open()) })); err != nil {
+		_ = raw.Close()
+		return err
+	}
+	inner := net.Listener(capped)
 	if c.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {
@@ -228,7 +245,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// polls, instead of HTTP/1.1's six per host. TLS sits beneath the
 		// park's listener, so connections given back after an answer are
 		// already TLS and are not wrapped twice.
-		inner = tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		inner = tls.NewListener(capped, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
 	}
 	ln := lot.Listener(inner)
 	handler := api.Handler()
@@ -337,6 +354,15 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // parsePrefixes parses a comma-separated list of CIDRs and addresses (an
