@@ -164,9 +164,23 @@ func TestConnCapCountsParkedPolls(t *testing.T) {
 	status, err = rawPoll(t, again, bra, "wait=0")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
+
+	// A request the lane does not serve goes back to net/http with the
+	// bytes read so far; net/http's close is counted too.
+	require.NoError(t, polls[1].c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err = fmt.Fprint(polls[1].c, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(polls[1].br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Eventually(t, func() bool { return metric(t, maddr, "parley_connections_open") == 2 }, 5*time.Second, 10*time.Millisecond,
+		"net/http closed the handed-back connection")
 	for _, h := range polls {
 		_ = h.c.Close()
 	}
 	_ = again.Close()
+	require.Eventually(t, func() bool { return metric(t, maddr, "parley_connections_open") == 0 }, 5*time.Second, 10*time.Millisecond)
 	p.stop(t)
 }
