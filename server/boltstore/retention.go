@@ -214,6 +214,7 @@ func planRoom(rb *bolt.Bucket, now time.Time, r Retention, budget int) (t roomTr
 				key := []byte(memstore.IDKey(shared.Message{Author: st.Author, ClientMsgID: st.ClientMsgID}))
 				if sv := ib.Get(key); len(sv) == 8 && binary.BigEndian.Uint64(sv) == seq {
 					t.ids = append(t.ids, idRec{key: key, seq: seq})
+					used++
 				}
 			}
 			t.floor = seq

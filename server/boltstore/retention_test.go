@@ -51,7 +51,7 @@ func TestTrimKeepsTheNewestOfEachRoom(t *testing.T) {
 	fill(t, s, "big", 3000, now, true)
 	fill(t, s, "small", 10, now, true)
 
-	// 2,000 messages and their 2,000 ids: four slices of trimSlice.
+	// 2,000 messages and their 2,000 ids: four slices.
 	n, err := s.Trim(ctx, now, boltstore.Retention{Messages: 1000})
 	require.NoError(t, err)
 	require.Equal(t, 4000, n)
@@ -210,9 +210,15 @@ func TestFileStopsGrowingUnderRetention(t *testing.T) {
 	t.Logf("retaining 2,000 per room: file %v, pages up to %v", kept, keptHW)
 	t.Logf("retaining all: file %v, pages up to %v", all, allHW)
 	require.Greater(t, allHW[rounds-1], 2*allHW[2], "without retention the file grows")
+	// Which round the last page is added in depends on how the passes
+	// were sliced: a page or two may come after the third round, none in
+	// the second half.
 	for i := 3; i < rounds; i++ {
 		require.Equal(t, kept[2], kept[i], "round %d: with retention the file stays the same size", i)
-		require.Equal(t, keptHW[2], keptHW[i], "round %d: freed pages are reused, none added", i)
+		require.LessOrEqual(t, keptHW[i]-keptHW[2], int64(64<<10), "round %d: freed pages are reused", i)
+	}
+	for i := rounds / 2; i < rounds; i++ {
+		require.Equal(t, keptHW[rounds/2], keptHW[i], "round %d: no page added", i)
 	}
 }
 
