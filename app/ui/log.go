@@ -189,11 +189,10 @@ func (c *messageLog) Render() app.UI {
 			OnKeyDown(c.onIntent).
 			OnMouseDown(c.onIntent).
 			Body(
-				app.Button().Type("button").Class("older").DataSet("testid", "load-older").
-					Hidden(c.Hidden == 0 && !c.MoreOnServer).
-					Disabled(c.loadingOlder).
+				disabledIf(hiddenIf(app.Button().Type("button").Class("older").DataSet("testid", "load-older"),
+					c.Hidden == 0 && !c.MoreOnServer), c.loadingOlder).
 					Text(pick(c.loadingOlder, s.Loading, s.LoadOlder)).OnClick(c.loadOlder),
-				app.P().Class("empty").Hidden(len(c.Entries) > 0 || len(c.Outbox) > 0).Text(s.Empty),
+				hiddenIf(app.P().Class("empty"), len(c.Entries) > 0 || len(c.Outbox) > 0).Text(s.Empty),
 				app.Ol().Class("messages").Body(
 					app.Range(blocks).Slice(func(i int) app.UI { return blocks[i] }),
 					app.Range(c.Outbox).Slice(func(i int) app.UI {

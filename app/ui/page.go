@@ -376,7 +376,7 @@ func (c *page) Render() app.UI {
 		DataSet("version", c.version).
 		Body(
 			&banners{Str: s, UpdateReady: c.updateReady, MemorySession: c.memSession},
-			app.P().Class("starting").Role("status").Hidden(c.mounted).Text(s.Starting),
+			hiddenIf(app.P().Class("starting").Role("status"), c.mounted).Text(s.Starting),
 			app.If(showJoin, func() app.UI {
 				return &joinForm{
 					Env: c.env, Str: s, Lang: c.lang, Room: c.room, Name: c.self,

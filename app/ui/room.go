@@ -61,8 +61,8 @@ type roomNotices struct {
 func (c *roomNotices) Render() app.UI {
 	s := c.Str
 	return app.Div().Class("notices").Body(
-		app.P().Class("offline-note").Role("status").DataSet("testid", "offline-note").
-			Hidden(!c.Offline).Text(s.OfflineCached),
+		hiddenIf(app.P().Class("offline-note").Role("status").DataSet("testid", "offline-note"),
+			!c.Offline).Text(s.OfflineCached),
 		app.P().Class("error").Role("alert").Text(pick(c.Fatal != "", s.ErrorText(c.Fatal), "")),
 	)
 }
@@ -81,11 +81,11 @@ type banners struct {
 func (c *banners) Render() app.UI {
 	s := c.Str
 	return app.Div().Class("banners").Body(
-		app.Div().Class("banner").Role("status").DataSet("testid", "update").Hidden(!c.UpdateReady).Body(
+		hiddenIf(app.Div().Class("banner").Role("status").DataSet("testid", "update"), !c.UpdateReady).Body(
 			app.Span().Text(s.UpdateReady),
 			app.Button().Type("button").DataSet("testid", "reload").Text(s.ReloadButton).OnClick(c.reload),
 		),
-		app.P().Class("banner").Role("status").DataSet("testid", "storage").Hidden(!c.MemorySession).
+		hiddenIf(app.P().Class("banner").Role("status").DataSet("testid", "storage"), !c.MemorySession).
 			Text(s.SessionNotStored),
 	)
 }
@@ -119,6 +119,6 @@ func (c *memberList) Render() app.UI {
 				)
 			}),
 		),
-		app.P().Class("hint").Hidden(!c.Alone).Text(s.NobodyHere),
+		hiddenIf(app.P().Class("hint"), !c.Alone).Text(s.NobodyHere),
 	)
 }
