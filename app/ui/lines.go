@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -47,8 +48,15 @@ func (c *msgBlock) Render() app.UI {
 	es := c.Entries
 	return app.Div().Class("block").Body(app.Range(es).Slice(func(i int) app.UI {
 		e := es[i]
-		return &msgLine{Str: c.Str, Entry: e, Own: e.Author == c.Self && c.Self != ""}
+		return &msgLine{Str: c.Str, Entry: e, Own: own(e, c.Self)}
 	}))
+}
+
+// own reports whether the line is the user's own message. A textbook
+// post carries a name anybody typed into /send_msg/: it is never the
+// user's, whatever the name.
+func own(e chat.Entry, self string) bool {
+	return self != "" && e.Author == self && e.Via != shared.ViaTextbook
 }
 
 // msgLine is one message of the log. As a component of its own, a line
@@ -74,26 +82,47 @@ func (c *msgLine) Render() app.UI {
 		}
 		li = app.Li().Class("msg system").Body(
 			gapMark(s, e.GapBefore),
-			app.Span().Text(fmt.Sprintf(f, e.Author)),
+			app.Span().Body(named(f, e.Author)...),
 			timeOf(e.SentAt),
 		)
 	default:
-		li = app.Li().Class(pick(c.Own, "msg own", "msg")).Body(
+		textbook := e.Via == shared.ViaTextbook
+		li = app.Li().Class(pick(c.Own, "msg own", pick(textbook, "msg textbook", "msg"))).Body(
 			gapMark(s, e.GapBefore),
 			app.Div().Class("meta").Body(
-				app.Span().Class("author").Text(e.Author),
+				app.Bdi().Class("author").Text(e.Author),
+				app.If(textbook, func() app.UI {
+					return app.Span().Class("via").DataSet("testid", "textbook").Title(s.TextbookTitle).Text(s.Textbook)
+				}),
 				timeOf(e.SentAt),
 				app.If(c.Own, func() app.UI {
 					return app.Span().Class("status sent").Aria("label", s.Sent).Title(s.Sent).Text("✓")
 				}),
 			),
-			app.P().Class("text").Text(e.Text),
+			app.P().Class("text").Dir("auto").Text(e.Text),
 		)
 		if c.Own && e.ClientMsgID != "" {
 			li = li.DataSet("client-msg-id", e.ClientMsgID).DataSet("state", "sent")
 		}
 	}
 	return li.DataSet("seq", strconv.FormatUint(e.Seq, 10)).DataSet("kind", string(e.Kind))
+}
+
+// named is format's text around its one %s, the name in a bidi isolate of
+// its own: a name in a right-to-left script, or with direction controls
+// (stored before the server refused them), cannot reorder the words and
+// the time after it.
+func named(format, name string) []app.UI {
+	before, after, _ := strings.Cut(format, "%s")
+	var out []app.UI
+	if before != "" {
+		out = append(out, app.Text(before))
+	}
+	out = append(out, app.Bdi().Class("name").Text(name))
+	if after != "" {
+		out = append(out, app.Text(after))
+	}
+	return out
 }
 
 // gapMark is the "messages were missed" marker, shown above the first
@@ -146,10 +175,10 @@ func (c *pendingLine) Render() app.UI {
 		DataSet("state", string(it.State)).
 		Body(
 			app.Div().Class("meta").Body(
-				app.Span().Class("author").Text(c.Self),
+				app.Bdi().Class("author").Text(c.Self),
 				app.Span().Class("status").Text(status),
 			),
-			app.P().Class("text").Text(it.Text),
+			app.P().Class("text").Dir("auto").Text(it.Text),
 			app.If(failed, func() app.UI {
 				return app.Div().Class("retry").Body(
 					app.Button().Type("button").DataSet("testid", "retry").Text(s.Retry).OnClick(c.retry),

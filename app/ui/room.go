@@ -114,7 +114,7 @@ func (c *memberList) Render() app.UI {
 				m := ms[i]
 				own := m.Name == c.Self
 				return app.Li().Class(pick(own, "member own", "member")).DataSet("name", m.Name).Body(
-					app.Text(m.Name),
+					app.Bdi().Text(m.Name),
 					app.If(own, func() app.UI { return app.Span().Class("you").Text(" (" + s.You + ")") }),
 				)
 			}),
