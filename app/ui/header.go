@@ -23,7 +23,7 @@ type roomHeader struct {
 	Conn        chat.ConnState
 	Leader      bool
 	Installable bool
-	OnLeft      func(app.Context)
+	OnLeft      *callback[func(app.Context)]
 
 	switchErr string
 }
@@ -81,7 +81,7 @@ func (c *roomHeader) leave(ctx app.Context, e app.Event) {
 		_ = cl.Leave(lctx, sess.Token)
 	})
 	if c.OnLeft != nil {
-		c.OnLeft(ctx)
+		c.OnLeft.f(ctx)
 	}
 }
 

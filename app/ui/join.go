@@ -33,7 +33,7 @@ type joinForm struct {
 	// NeedJoin is the error code that sent the user back here, if any.
 	NeedJoin string
 	// OnJoined is told the room once the session is saved.
-	OnJoined func(ctx app.Context, room string)
+	OnJoined *callback[func(ctx app.Context, room string)]
 
 	joining bool
 	err     string
@@ -139,7 +139,7 @@ func (c *joinForm) join(ctx app.Context, e app.Event) {
 			}
 			chat.SaveLastRoom(env.store, room)
 			if c.OnJoined != nil {
-				c.OnJoined(ctx, room)
+				c.OnJoined.f(ctx, room)
 			}
 		})
 	})

@@ -15,21 +15,30 @@ import (
 // The lines of the log: a block of messages, one message, one of the
 // user's messages still on its way.
 
-// warmUpSample is a hidden piece of log with one line of each kind, which
-// the page renders once after the start (see page.warmUp). It has no ids
-// and no test hooks, so nothing mistakes it for the room.
-func warmUpSample(s *i18n.Strings) app.UI {
+// warmUpSample is a hidden piece of log with a line of each kind, which
+// the page renders in a few steps after the start (see page.warmUp): each
+// step mounts, updates or removes lines the way a burst does, so that V8
+// compiles that code then, in small tasks. It has no ids and no test
+// hooks, so nothing mistakes it for the room.
+func warmUpSample(s *i18n.Strings, step int) app.UI {
 	at := time.Unix(0, 0)
 	es := []chat.Entry{
 		{Message: shared.Message{Seq: 1, Kind: shared.KindJoin, Author: "a", SentAt: at}},
 		{Message: shared.Message{Seq: 2, Kind: shared.KindText, Author: "a", Text: "a", ClientMsgID: "c", SentAt: at}, GapBefore: true},
-		{Message: shared.Message{Seq: 3, Kind: shared.KindText, Author: "b", Text: "b", SentAt: at}},
+		{Message: shared.Message{Seq: 3, Kind: shared.KindText, Author: "b", Text: "b", SentAt: at, Via: shared.ViaTextbook}},
+		{Message: shared.Message{Seq: 4, Kind: shared.KindLeave, Author: "b", SentAt: at}},
+		{Message: shared.Message{Seq: 5, Kind: shared.KindText, Author: "c", Text: "c", SentAt: at}},
+	}
+	blocks := []app.UI{&msgBlock{Str: s, Entries: es[:3], Self: "a"}}
+	var pending []app.UI
+	if step%2 == 1 {
+		pending = append(pending, &pendingLine{Str: s, Item: chat.Item{ID: "p", Text: "p", State: chat.ItemPending}, Self: "a"})
+	} else {
+		// The first block loses a line, a second one comes.
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[1:3], Self: "a"}, &msgBlock{Str: s, Entries: es[3:], Self: "a"}}
 	}
 	return app.Div().Hidden(true).Aria("hidden", true).Body(
-		app.Ol().Body(
-			&msgBlock{Str: s, Entries: es, Self: "a"},
-			&pendingLine{Str: s, Item: chat.Item{ID: "p", Text: "p", State: chat.ItemPending}, Self: "a"},
-		),
+		app.Ol().Body(append(blocks, pending...)...),
 	)
 }
 

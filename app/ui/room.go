@@ -23,7 +23,7 @@ type roomView struct {
 	Self        string
 	View        chat.View
 	Installable bool
-	OnLeft      func(app.Context)
+	OnLeft      *callback[func(app.Context)]
 }
 
 // Render draws the room.
@@ -45,6 +45,12 @@ func (c *roomView) Render() app.UI {
 		&composer{Ctl: c.Ctl, Str: c.Str},
 	)
 }
+
+// callback holds a component's callback behind a pointer that the page
+// makes once. go-app compares a component's fields with reflect.DeepEqual,
+// which never finds two funcs equal: a func field made its component
+// render again on every render of its parent.
+type callback[F any] struct{ f F }
 
 // roomNotices says the room is offline (showing cached messages) or
 // stopped by an error. Both are always rendered, hidden when not needed,
