@@ -15,11 +15,15 @@ import (
 // The lines of the log: a block of messages, one message, one of the
 // user's messages still on its way.
 
+// warmUpSteps is how many steps warmUpSample has.
+const warmUpSteps = 6
+
 // warmUpSample is a hidden piece of log with a line of each kind, which
-// the page renders in a few steps after the start (see page.warmUp): each
-// step mounts, updates or removes lines the way a burst does, so that V8
-// compiles that code then, in small tasks. It has no ids and no test
-// hooks, so nothing mistakes it for the room.
+// the page renders in steps after the start (see page.warmUp): the first
+// steps add one kind of line each, the last ones update, move and remove
+// lines the way a burst does, so that V8 compiles that code then, a little
+// in each task. It has no ids and no test hooks, so nothing mistakes it
+// for the room.
 func warmUpSample(s *i18n.Strings, step int) app.UI {
 	at := time.Unix(0, 0)
 	es := []chat.Entry{
@@ -29,13 +33,18 @@ func warmUpSample(s *i18n.Strings, step int) app.UI {
 		{Message: shared.Message{Seq: 4, Kind: shared.KindLeave, Author: "b", SentAt: at}},
 		{Message: shared.Message{Seq: 5, Kind: shared.KindText, Author: "c", Text: "c", SentAt: at}},
 	}
-	blocks := []app.UI{&msgBlock{Str: s, Entries: es[:3], Self: "a"}}
-	var pending []app.UI
-	if step%2 == 1 {
+	var blocks, pending []app.UI
+	switch {
+	case step <= 3:
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[:step], Self: "a"}}
+	case step == 4:
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[:3], Self: "a"}}
 		pending = append(pending, &pendingLine{Str: s, Item: chat.Item{ID: "p", Text: "p", State: chat.ItemPending}, Self: "a"})
-	} else {
+	case step == 5:
 		// The first block loses a line, a second one comes.
 		blocks = []app.UI{&msgBlock{Str: s, Entries: es[1:3], Self: "a"}, &msgBlock{Str: s, Entries: es[3:], Self: "a"}}
+	default:
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[2:], Self: "a"}}
 	}
 	return app.Div().Hidden(true).Aria("hidden", true).Body(
 		app.Ol().Body(append(blocks, pending...)...),
