@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley/shared"
@@ -16,9 +17,20 @@ type Options struct {
 	// History is how many of each room's newest messages are kept in memory
 	// to answer polls without touching the store (default 1000).
 	History int
-	// MaxRooms bounds the rooms held in memory (default 10000); a request for
-	// a new room beyond it fails with over_capacity.
+	// MaxRooms bounds the rooms held in memory (default 10000). A room
+	// beyond it takes the place of the coldest one nobody is reading; when
+	// every room is in use it fails with ErrTooManyRooms. Rooms without
+	// messages, which any read can name, may take a quarter of it.
 	MaxRooms int
+	// IdleTimeout is how long a room nobody reads, waits on or writes to
+	// stays in memory (default 2 min). A room without messages leaves as
+	// soon as nobody uses it.
+	IdleTimeout time.Duration
+	// WindowBytes bounds the memory of all rooms' windows together (an
+	// estimate of the messages' size; default 256 MiB): beyond it the
+	// coldest rooms' windows are trimmed, and their readers are served
+	// from the store, as a reader behind a window always is.
+	WindowBytes int64
 	// MaxBatch bounds how many appends share one store commit (default 256).
 	MaxBatch int
 	// Tick is how finely held reads time out (default 50ms): a read that
@@ -44,6 +56,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRooms <= 0 {
 		o.MaxRooms = 10000
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.WindowBytes <= 0 {
+		o.WindowBytes = 256 << 20
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
@@ -71,6 +89,12 @@ type Hub struct {
 
 	mu    sync.Mutex
 	rooms map[string]*roomSlot
+	// clock counts sweeps: a slot's used is the clock when it was last
+	// pinned, which orders rooms from coldest and times out idle ones
+	// without reading the time on every request.
+	clock     atomic.Int64
+	evictions atomic.Uint64
+	acct      *accounts
 
 	appends    chan appendReq // unbuffered: a send succeeds only when the writer has the request
 	draining   chan struct{}  // closed by Drain: held polls answer at once
@@ -93,10 +117,15 @@ type Hub struct {
 	syncers   sync.WaitGroup
 }
 
+// roomSlot is a room's place in Hub.rooms. pins counts the requests using
+// the room now (taken under Hub.mu, given back without it): a pinned room
+// is never evicted, so a request never sees its room leave under it.
 type roomSlot struct {
 	ready chan struct{}
 	r     *room
 	err   error
+	pins  atomic.Int32
+	used  atomic.Int64
 }
 
 type appendReq struct {
@@ -123,15 +152,20 @@ func New(store Store, opt Options) *Hub {
 		wheel:      newWheel(opt.Tick, time.Now()),
 		fan:        make(chan fanJob, 1024),
 		syncs:      newSyncQueue(),
+		acct:       &accounts{budget: opt.WindowBytes, over: make(chan struct{}, 1)},
 	}
 	var syncCtx context.Context
 	syncCtx, h.stopSyncs = context.WithCancel(context.Background())
 	h.runSync(syncCtx)
 	go h.writer()
-	h.workers.Add(1 + opt.Workers)
+	h.workers.Add(2 + opt.Workers)
 	go func() {
 		defer h.workers.Done()
 		h.wheel.run(h.stop)
+	}()
+	go func() {
+		defer h.workers.Done()
+		h.runSweep(h.stop)
 	}()
 	for range opt.Workers {
 		go func() {
@@ -193,43 +227,75 @@ func (h *Hub) Rooms() int {
 	return len(h.rooms)
 }
 
-// room returns the loaded room, loading it from the store on first use. The
-// load runs once however many requests ask for the room at the same time.
-func (h *Hub) room(ctx context.Context, name string) (*room, error) {
+// pin returns the room's slot, loaded, and pinned: the caller must unpin
+// it when done. The load runs once however many requests ask for the room
+// at the same time. A read (write false) of a new room without messages
+// fails with ErrTooManyRooms when such rooms already take their share.
+func (h *Hub) pin(ctx context.Context, name string, write bool) (*roomSlot, error) {
+	for {
+		s, err := h.pinOnce(ctx, name, write)
+		if err == errEmptyShare && write {
+			continue // a read's refusal is no reason to refuse a write
+		}
+		return s, err
+	}
+}
+
+func (h *Hub) pinOnce(ctx context.Context, name string, write bool) (*roomSlot, error) {
 	h.mu.Lock()
 	s, ok := h.rooms[name]
-	if !ok {
-		if len(h.rooms) >= h.opt.MaxRooms {
-			h.mu.Unlock()
-			return nil, ErrTooManyRooms
-		}
-		s = &roomSlot{ready: make(chan struct{})}
-		h.rooms[name] = s
-		h.mu.Unlock()
-		// One client giving up must not fail the load for the others waiting.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		s.r, s.err = h.load(lctx, name)
-		cancel()
-		if s.err != nil {
-			h.mu.Lock()
-			delete(h.rooms, name)
-			h.mu.Unlock()
-		}
-		close(s.ready)
-		if s.err == nil && h.opt.SyncInterval > 0 {
-			// Notifications that arrived while the room was loading were
-			// dropped (it was not loaded yet): check it once.
-			h.syncs.mark(s.r)
-		}
-	} else {
+	if ok {
+		s.pins.Add(1)
+		s.touch(h.clock.Load())
 		h.mu.Unlock()
 		select {
 		case <-s.ready:
 		case <-ctx.Done():
+			// Not a room's last use to act on: a room left behind
+			// without messages goes at the next sweep.
+			s.pins.Add(-1)
 			return nil, ctx.Err()
 		}
+		if s.err != nil {
+			s.pins.Add(-1)
+			return nil, s.err
+		}
+		return s, nil
 	}
-	return s.r, s.err
+	if len(h.rooms) >= h.opt.MaxRooms && !h.evictColdestLocked() {
+		h.mu.Unlock()
+		return nil, ErrTooManyRooms
+	}
+	s = &roomSlot{ready: make(chan struct{})}
+	s.pins.Store(1)
+	s.used.Store(h.clock.Load())
+	h.rooms[name] = s
+	h.mu.Unlock()
+	// One client giving up must not fail the load for the others waiting.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	s.r, s.err = h.load(lctx, name)
+	cancel()
+	if s.err == nil && s.r.last == 0 {
+		if h.acct.takeEmpty(h.opt.MaxRooms, write) {
+			s.r.unborn = true
+		} else {
+			s.r, s.err = nil, errEmptyShare
+		}
+	}
+	if s.err != nil {
+		h.mu.Lock()
+		delete(h.rooms, name)
+		h.mu.Unlock()
+		close(s.ready)
+		return nil, s.err
+	}
+	close(s.ready)
+	if h.opt.SyncInterval > 0 {
+		// Notifications that arrived while the room was loading were
+		// dropped (it was not loaded yet): check it once.
+		h.syncs.mark(s.r)
+	}
+	return s, nil
 }
 
 func (h *Hub) load(ctx context.Context, name string) (*room, error) {
@@ -237,7 +303,7 @@ func (h *Hub) load(ctx context.Context, name string) (*room, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: load room %q: %w", ErrStore, name, err)
 	}
-	r := &room{name: name, epoch: st.Epoch, last: st.Last, win: newWindow(h.opt.History)}
+	r := &room{name: name, epoch: st.Epoch, last: st.Last, win: newWindow(h.opt.History), acct: h.acct}
 	if st.Last > 0 {
 		from := max(st.First, 1)
 		if st.Last >= uint64(h.opt.History) {
@@ -250,6 +316,7 @@ func (h *Hub) load(ctx context.Context, name string) (*room, error) {
 		for _, m := range msgs {
 			r.win.push(m)
 		}
+		r.account()
 	}
 	return r, nil
 }
@@ -259,9 +326,13 @@ func (h *Hub) load(ctx context.Context, name string) (*room, error) {
 // the same room, nothing is stored and the original is returned with dup true.
 // A nil error means the store has the message (durably, for a durable store).
 func (h *Hub) Append(ctx context.Context, m shared.Message) (stored shared.Message, dup bool, err error) {
-	if _, err := h.room(ctx, m.Room); err != nil {
+	// The room stays pinned until the writer has published the message
+	// to it, so it cannot be evicted with the message on its way.
+	s, err := h.pin(ctx, m.Room, true)
+	if err != nil {
 		return shared.Message{}, false, err
 	}
+	defer h.unpin(s)
 	m.Seq = 0
 	m.SentAt = h.opt.Now().UTC().Truncate(time.Millisecond)
 	req := appendReq{msg: m, reply: make(chan appendResp, 1)}
@@ -388,10 +459,13 @@ func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*P
 	if q.Limit <= 0 {
 		q.Limit = shared.DefaultLimit
 	}
-	r, err := h.room(ctx, name)
+	s, err := h.pin(ctx, name, false)
 	if err != nil {
 		return nil, nil, err
 	}
+	// A listed waiter keeps the room in memory once this pin is gone.
+	defer h.unpin(s)
+	r := s.r
 	switch {
 	case q.Before != nil:
 		r.mu.Lock()
