@@ -51,6 +51,17 @@ type Options struct {
 	// SendRate and SendBurst bound each session's sends (default 5/s, 20).
 	SendRate  rate.Limit
 	SendBurst int
+	// MaxRoomsPerSession bounds the rooms a session is present in on this
+	// instance at once (default 16): a poll of one more fails with
+	// too_many_rooms until a presence ends (PresenceGrace after its last
+	// poll). Every join is a message in its room's log.
+	MaxRoomsPerSession int
+	// JoinRate and JoinBurst bound how often a session joins rooms (default
+	// one every 3 s, burst 10): a poll that would join one more fails with
+	// rate_limited. Polls of rooms it is present in are not joins, so
+	// going back and forth between a few rooms never meets the limit.
+	JoinRate  rate.Limit
+	JoinBurst int
 	// Store keeps sessions and presence (default: a new MemStore, this
 	// process only).
 	Store  Store
@@ -83,6 +94,15 @@ func (o *Options) setDefaults() {
 	if o.SendBurst <= 0 {
 		o.SendBurst = 20
 	}
+	if o.MaxRoomsPerSession <= 0 {
+		o.MaxRoomsPerSession = 16
+	}
+	if o.JoinRate <= 0 {
+		o.JoinRate = rate.Every(3 * time.Second)
+	}
+	if o.JoinBurst <= 0 {
+		o.JoinBurst = 10
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -106,6 +126,7 @@ type Session struct {
 	lastActive time.Time
 	touched    time.Time // when the Store last extended its life
 	limiter    *rate.Limiter
+	joins      *rate.Limiter
 	rooms      map[string]*presence
 	held       []*Hold // oldest first
 }
@@ -193,6 +214,7 @@ func (m *Manager) newSession(token, hash, name string, now time.Time) *Session {
 		lastActive: now,
 		touched:    now,
 		limiter:    rate.NewLimiter(m.opt.SendRate, m.opt.SendBurst),
+		joins:      rate.NewLimiter(m.opt.JoinRate, m.opt.JoinBurst),
 		rooms:      make(map[string]*presence),
 	}
 }
@@ -343,6 +365,14 @@ func (m *Manager) Hold(s *Session, room, addr string, r Releaser) (*Hold, error)
 		m.mu.Unlock()
 		return nil, shared.Errorf(shared.CodeRateLimited, "too many polls held from this address")
 	}
+	var p *presence
+	if live {
+		var err error
+		if p, err = m.joinLocked(s, room); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+	}
 	m.held++
 	h := &Hold{s: s, r: r, addr: addr, anon: !live}
 	if addr != "" {
@@ -356,7 +386,6 @@ func (m *Manager) Hold(s *Session, room, addr string, r Releaser) (*Hold, error)
 		h.s = nil
 		return h, nil
 	}
-	p := m.joinLocked(s, room)
 	p.held++
 	h.p = p
 	s.held = append(s.held, h)
@@ -373,32 +402,89 @@ func (m *Manager) Hold(s *Session, room, addr string, r Releaser) (*Hold, error)
 }
 
 // joinLocked makes s present in room here, and asks the Store to make it
-// present (Flush logs its join if it was not present on any instance).
-func (m *Manager) joinLocked(s *Session, room string) *presence {
+// present (Flush logs its join if it was not present on any instance). A
+// new presence is refused beyond MaxRoomsPerSession and JoinRate.
+func (m *Manager) joinLocked(s *Session, room string) (*presence, error) {
 	now := m.opt.Now()
 	s.lastActive = now
 	p := s.rooms[room]
-	if p == nil {
-		p = &presence{since: now, lastEnd: now}
-		s.rooms[room] = p
-		// No Hash: the session was live at its lookup just now, and an End
-		// queued after this join must find it joined, so that the log shows
-		// the join and then the leave.
-		m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Since: now, Until: now.Add(m.opt.Grace)}})
+	if p != nil {
+		return p, nil
 	}
-	return p
+	if len(s.rooms) >= m.opt.MaxRoomsPerSession {
+		err := shared.Errorf(shared.CodeTooManyRooms, "present in %d rooms already; stop polling one first", len(s.rooms))
+		if d, ok := m.firstLeaveLocked(s, now); ok {
+			return nil, RetryError{err, d}
+		}
+		return nil, err
+	}
+	r := s.joins.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return nil, RetryError{shared.Errorf(shared.CodeRateLimited, "joining rooms too fast; retry shortly"), d}
+	}
+	p = &presence{since: now, lastEnd: now}
+	s.rooms[room] = p
+	// No Hash: the session was live at its lookup just now, and an End
+	// queued after this join must find it joined, so that the log shows
+	// the join and then the leave.
+	m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Since: now, Until: now.Add(m.opt.Grace)}})
+	return p, nil
 }
 
+// firstLeaveLocked returns how long until s's first presence without a
+// held poll ends (the next Sweep after it drops it); ok is false when every
+// presence has a held poll.
+func (m *Manager) firstLeaveLocked(s *Session, now time.Time) (d time.Duration, ok bool) {
+	for _, p := range s.rooms {
+		if p.held > 0 {
+			continue
+		}
+		left := max(p.lastEnd.Add(m.opt.Grace).Sub(now), 0)
+		if !ok || left < d {
+			d, ok = left, true
+		}
+	}
+	return d, ok
+}
+
+// RetryError is a refusal that can be retried after After.
+type RetryError struct {
+	Err   *shared.Error
+	After time.Duration
+}
+
+func (e RetryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error to answer.
+func (e RetryError) Unwrap() error { return e.Err }
+
+// RetryAfter is when to retry, for the HTTP layer's Retry-After.
+func (e RetryError) RetryAfter() time.Duration { return e.After }
+
 // Seen records a poll of s in room that did not wait: s is present there
-// for the grace period from now, as after a held poll ends.
-func (m *Manager) Seen(s *Session, room string) {
+// for the grace period from now, as after a held poll ends. It fails as
+// Hold does when that would be one room too many or too soon.
+func (m *Manager) Seen(s *Session, room string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.byHash[s.hash] != s {
-		return
+		return nil
 	}
-	p := m.joinLocked(s, room)
+	p, err := m.joinLocked(s, room)
+	if err != nil {
+		return err
+	}
 	p.lastEnd = m.opt.Now()
+	return nil
+}
+
+// Present reports whether s is present in room on this instance: whether
+// a poll of room would be a join.
+func (m *Manager) Present(s *Session, room string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return s.rooms[room] != nil
 }
 
 // Done ends h; calling it again does nothing.
