@@ -13,20 +13,19 @@ import (
 // write room's first message: a send, or a session's poll that logs its
 // join. Reads create nothing, so they are not counted; every other
 // request passes at the cost of the hub's room lookup, which the request
-// makes next anyway.
+// makes next anyway. Of many first writers of one room, one pays.
 func (s *Server) allowNewRoom(ctx context.Context, r *http.Request, room string) error {
-	has, err := s.hub.HasMessages(ctx, room)
-	if err != nil || has {
-		return err
-	}
-	ok, wait, err := s.roomLimit.Allow(ctx, "room:"+s.clientKey(r))
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
-	case !ok:
-		return withRetry(shared.Errorf(shared.CodeRateLimited, "creating rooms too fast; retry shortly"), wait)
-	}
-	return nil
+	key := "room:" + s.clientKey(r)
+	return s.hub.Admit(ctx, room, func(ctx context.Context) error {
+		ok, wait, err := s.roomLimit.Allow(ctx, key)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: rate limiter: %w", session.ErrStore, err)
+		case !ok:
+			return withRetry(shared.Errorf(shared.CodeRateLimited, "creating rooms too fast; retry shortly"), wait)
+		}
+		return nil
+	})
 }
 
 // allowJoin applies the room creation limit to a session's poll of a room

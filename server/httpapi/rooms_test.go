@@ -143,3 +143,27 @@ func TestJoinsAreCappedAndRateLimited(t *testing.T) {
 	}
 	require.Equal(t, 17, joins, "16 rooms, then one more once the others were left")
 }
+
+// TestManyFirstJoinersPayForTheRoomOnce: 30 people from one address (an
+// office behind NAT) arriving at once in a room that has no message yet
+// must not each be charged a room creation: their joins are all pending
+// before the first is logged.
+func TestManyFirstJoinersPayForTheRoomOnce(t *testing.T) {
+	h := newHarness(t, func(s *settings) { s.api.RoomRate, s.api.RoomBurst = rate.Every(time.Hour), 1 })
+	statuses := make(chan int, 30)
+	for i := range 30 {
+		tok := h.join(fmt.Sprint("p", i))
+		go func() {
+			statuses <- h.do("GET", "/api/rooms/standup/messages?after=0&wait=1", tok, "", "").status
+		}()
+	}
+	for range 30 {
+		require.Equal(t, http.StatusOK, <-statuses)
+	}
+	h.flushPresence()
+	require.Len(t, h.poll("", "standup", "after=0&wait=0&limit=100").Messages, 30, "30 joins")
+	// The address's one creation is spent.
+	alice := h.join("alice")
+	r := h.do("POST", "/api/rooms/another/messages", alice, jsonType, `{"text":"first"}`)
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+}

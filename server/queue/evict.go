@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// Rooms leave memory when nobody uses them: a room without messages as
-// soon as its last request or held read is gone, any other room after
+// Rooms leave memory when nobody uses them: a room without messages (and
+// not paid for, see Admit) as soon as its last request or held read is
+// gone, any other room after
 // Options.IdleTimeout without one. A room is used while a request has it
 // pinned (Watch, Append) or a read is held on it; eviction takes Hub.mu and
 // then the room's lock and checks both, and a pin is only taken under
@@ -92,7 +93,7 @@ func (h *Hub) unpin(s *roomSlot) {
 		return
 	}
 	s.r.mu.Lock()
-	empty := s.r.last == 0 && len(s.r.waiters) == 0
+	empty := s.r.last == 0 && !s.r.paid && len(s.r.waiters) == 0
 	s.r.mu.Unlock()
 	if empty {
 		h.mu.Lock()
@@ -197,7 +198,7 @@ func (h *Hub) sweep() {
 			continue
 		}
 		r.mu.Lock()
-		empty := r.last == 0
+		empty := r.last == 0 && !r.paid
 		r.mu.Unlock()
 		if empty {
 			h.evictLocked(name, s)
@@ -241,15 +242,44 @@ func (r *room) trim() {
 	r.account()
 }
 
-// HasMessages reports whether room has a message: whether a message to it
-// would create it, which the HTTP layer rate-limits per address.
-func (h *Hub) HasMessages(ctx context.Context, room string) (bool, error) {
+// Admit decides whether the caller may write room's first message (a
+// send, or a join that will be logged) by asking allow, the caller's
+// creation limit, when the room has no message yet. Only one caller pays
+// for a room: concurrent callers wait for its decision, and once it is
+// made the room stays in memory (see paid) until its first message, so
+// that callers that follow are not charged again for the same room. With
+// a shared store another instance may charge once more.
+func (h *Hub) Admit(ctx context.Context, room string, allow func(context.Context) error) error {
 	s, err := h.pin(ctx, room, true)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer h.unpin(s)
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	return s.r.last > 0, nil
+	r := s.r
+	for {
+		r.mu.Lock()
+		if r.last > 0 || r.paid {
+			r.mu.Unlock()
+			return nil
+		}
+		if c := r.deciding; c != nil {
+			r.mu.Unlock()
+			select {
+			case <-c:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue // paid, or refused: then decide for this caller
+		}
+		c := make(chan struct{})
+		r.deciding = c
+		r.mu.Unlock()
+		err := allow(ctx)
+		r.mu.Lock()
+		r.paid = err == nil
+		r.deciding = nil
+		r.mu.Unlock()
+		close(c)
+		return err
+	}
 }

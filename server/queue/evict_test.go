@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -185,4 +186,44 @@ func TestWindowsStayWithinTheirBudget(t *testing.T) {
 		require.False(t, p.Gap)
 		require.Equal(t, span(1, perRoom), seqs(p.Messages))
 	}
+}
+
+// TestAdmitChargesOneOfManyFirstWriters: the people arriving at once in a
+// new room must not each pay for creating it (the first joins of a room
+// all come before the first is logged).
+func TestAdmitChargesOneOfManyFirstWriters(t *testing.T) {
+	h := newHub(t, memstore.New(0), queue.Options{})
+	ctx := context.Background()
+	var mu sync.Mutex
+	asked := 0
+	refuseFirst := func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		time.Sleep(5 * time.Millisecond) // a limiter's round trip
+		if asked == 1 {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() { errs <- h.Admit(ctx, "new", refuseFirst) })
+	}
+	wg.Wait()
+	close(errs)
+	refused := 0
+	for err := range errs {
+		if err != nil {
+			refused++
+		}
+	}
+	require.Equal(t, 1, refused)
+	require.Equal(t, 2, asked, "the refused caller's decision, then one more for all the others")
+	// Paid for, the room waits in memory for its first message.
+	require.Equal(t, 1, h.Rooms())
+	require.NoError(t, h.Admit(ctx, "new", func(context.Context) error { return errors.New("asked again") }))
+	send(t, h, "new", "first")
+	require.NoError(t, h.Admit(ctx, "new", func(context.Context) error { return errors.New("asked again") }))
 }

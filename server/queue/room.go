@@ -37,6 +37,10 @@ type room struct {
 	counted int64
 	unborn  bool
 	evicted bool
+	// paid is set when Admit let a caller create the room, which has no
+	// message yet; deciding is closed when Admit's pending decision is made.
+	paid     bool
+	deciding chan struct{}
 }
 
 type pageKey struct {
