@@ -61,6 +61,10 @@ func TestHeldReadsOfEmptyRoomsTakeAQuarterOfMaxRooms(t *testing.T) {
 	}
 	_, _, err := h.Watch(ctx, "e2", queue.Query{After: after(0), Wait: time.Minute}, newRecorder())
 	require.ErrorIs(t, err, queue.ErrTooManyRooms)
+	// A read answered at once holds nothing, and is answered.
+	p, err := h.Read(ctx, "e2", queue.Query{After: after(0)})
+	require.NoError(t, err)
+	require.Empty(t, p.Messages)
 	// Writers are never refused for it: a message creates its room.
 	send(t, h, "e2", "first")
 	send(t, h, "e0", "first")

@@ -8,8 +8,9 @@ import (
 
 // pin returns the room's slot, loaded, and pinned: the caller must unpin
 // it when done. The load runs once however many requests ask for the room
-// at the same time. A read (write false) of a new room without messages
-// fails with ErrTooManyRooms when such rooms already take their share.
+// at the same time. A read that may be held (write false) of a new room
+// without messages fails with ErrTooManyRooms when such rooms already take
+// their share; a write, or a read answered at once, never does.
 func (h *Hub) pin(ctx context.Context, name string, write bool) (*roomSlot, error) {
 	for {
 		s, err := h.pinOnce(ctx, name, write)

@@ -32,7 +32,10 @@ func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*P
 	if q.Limit <= 0 {
 		q.Limit = shared.DefaultLimit
 	}
-	s, err := h.pin(ctx, name, false)
+	// Only a read that may be held keeps a room without messages in
+	// memory beyond itself: the others need no share of MaxRooms.
+	mayHold := q.After != nil && q.Wait > 0
+	s, err := h.pin(ctx, name, !mayHold)
 	if err != nil {
 		return nil, nil, err
 	}
