@@ -62,6 +62,9 @@ func (r *room) account() {
 			}
 		}
 	}
+	if r.last > 0 && !r.kept.Load() {
+		r.kept.Store(true)
+	}
 	if r.unborn && r.last > 0 {
 		r.unborn = false
 		r.acct.unborn.Add(-1)
@@ -89,7 +92,7 @@ func (s *roomSlot) loaded() *room {
 // unpin gives back a pin taken by pin. A room without messages leaves at
 // once when it was the last use: reads of made-up rooms hold nothing.
 func (h *Hub) unpin(s *roomSlot) {
-	if s.pins.Add(-1) != 0 {
+	if s.pins.Add(-1) != 0 || s.r.kept.Load() {
 		return
 	}
 	s.r.mu.Lock()
@@ -277,6 +280,9 @@ func (h *Hub) Admit(ctx context.Context, room string, allow func(context.Context
 		err := allow(ctx)
 		r.mu.Lock()
 		r.paid = err == nil
+		if r.paid {
+			r.kept.Store(true)
+		}
 		r.deciding = nil
 		r.mu.Unlock()
 		close(c)

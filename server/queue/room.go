@@ -3,6 +3,7 @@ package queue
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parley-chat/parley/shared"
 )
@@ -41,6 +42,10 @@ type room struct {
 	// message yet; deciding is closed when Admit's pending decision is made.
 	paid     bool
 	deciding chan struct{}
+	// kept is set, once and for good, when the room has a message or is
+	// paid for: it then stays until idle, and a request's unpin need not
+	// take the lock to find out (set under mu, read without it).
+	kept atomic.Bool
 }
 
 type pageKey struct {
