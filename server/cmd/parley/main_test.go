@@ -730,8 +730,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
-		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxRooms: 10000, logLevel: "info",
-		sendRate: 5, sessionRate: 1, textbookRate: 1,
+		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 10000, logLevel: "info",
+		sendRate: 5, sessionRate: 1, textbookRate: 1, retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
 		roomIdle: 2 * time.Minute, windowMB: 256, roomRate: 0.2, roomsPerSession: 16,
 	}, c)
 }
@@ -762,8 +762,8 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
-		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxRooms: 8, logLevel: "debug",
-		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example",
+		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 8, logLevel: "debug",
+		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example", retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
 		roomIdle: 30 * time.Second, windowMB: 64, roomRate: 1, roomsPerSession: 4,
 	}, c)
 	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
@@ -803,6 +803,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"short room idle", []string{"-room-idle", "10ms"}, nil, "-room-idle must be at least 1s"},
 		{"zero rooms per session", []string{"-rooms-per-session", "0"}, nil, "-rooms-per-session at least 1"},
 		{"negative textbook rate", []string{"-textbook-rate", "-1"}, nil, "-textbook-rate must not be negative"},
+		{"zero conns per addr", []string{"-max-conns-per-addr", "0"}, nil, "-max-conns-per-addr must be at least 1, or -1"},
+		{"negative retention", []string{"-retain-age", "-1h"}, nil, "-retain-messages and -retain-age must not be negative"},
 		{"bad trusted proxy", []string{"-trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, `-trusted-proxies: "proxy.local" is neither`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
