@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,20 +18,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 	"github.com/stretchr/testify/require"
 )
 
 // startScript runs in every document before the page's scripts: it notes
-// when go-app's loader leaves the page (the wasm runs and has rendered).
+// when go-app's loader leaves the page (the wasm runs and has rendered),
+// and when, after that, the room's composer is enabled: the wasm's
+// composer, which keeps and sends what is typed.
 const startScript = `
 window.parleyStart = {};
 new MutationObserver(() => {
 	if (!parleyStart.loaderGone && document.readyState !== 'loading' && !document.getElementById('app-wasm-loader')) {
 		parleyStart.loaderGone = performance.now();
 	}
-}).observe(document, {subtree: true, childList: true});
+	if (parleyStart.loaderGone && !parleyStart.usable && location.pathname === '/r/lobby') {
+		const m = document.querySelector('[data-testid=message]');
+		if (m && !m.disabled) parleyStart.usable = performance.now();
+	}
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['disabled']});
 `
 
 // startFigures is one start of an app, in ms after navigation start.
@@ -42,6 +51,11 @@ type startFigures struct {
 	// Compile is V8's time compiling (or loading from its cache) app.wasm,
 	// from the trace.
 	Compile float64 `json:"-"`
+	// Instantiated is when V8 had the module instantiated and Go could
+	// start (from the trace), Main when Go's main began (Parley only:
+	// the runtime and every package's init ran in between).
+	Instantiated float64 `json:"-"`
+	Main         float64 `json:"main"`
 	// Rendered is when the wasm removed go-app's loader: Go started and
 	// rendered the page.
 	Rendered float64 `json:"rendered"`
@@ -167,21 +181,49 @@ func (tb *tab) watchStart() { tb.initScript(startScript) }
 // V8's work on the wasm; it returns the figures of that start.
 func (tb *tab) start(url, ready string) startFigures {
 	tb.b.t.Helper()
-	tr := tb.startTrace("v8.wasm", "disabled-by-default-v8.wasm.detailed", "disabled-by-default-devtools.timeline")
+	cats := []string{"v8.wasm", "disabled-by-default-v8.wasm.detailed", "disabled-by-default-devtools.timeline", "blink.user_timing"}
+	if os.Getenv("PARLEY_START_TRACE") != "" {
+		cats = append(cats, "devtools.timeline", "loading", "navigation", "toplevel", "v8", "blink", "ServiceWorker", "netlog")
+	}
+	tr := tb.startTrace(cats...)
+	stopProfile := tb.startProfile()
 	tb.navigate(url)
 	tb.waitFor("the app", ready, 60*time.Second)
 	var f startFigures
 	raw := eval[string](tb, `JSON.stringify({
 		requested: (performance.getEntriesByType('resource').find(e => e.name.endsWith('/web/app.wasm')) || {}).startTime || 0,
 		fetched: (performance.getEntriesByType('resource').find(e => e.name.endsWith('/web/app.wasm')) || {}).responseEnd || 0,
+		main: window.parleyMainAt || 0,
 		rendered: parleyStart.loaderGone || 0,
-		interactive: window.parleyInteractiveAt || 0,
+		interactive: parleyStart.usable || 0,
 	})`)
 	require.NoError(tb.b.t, json.Unmarshal([]byte(raw), &f))
+	stopProfile()
 	evs := tr.stop()
+	if os.Getenv("PARLEY_START_TRACE") != "" {
+		// For profiling by hand: the whole trace of each start.
+		tb.b.shots++
+		if raw, err := json.Marshal(evs); err == nil {
+			_ = os.WriteFile(filepath.Join(artefacts, fmt.Sprintf("start-trace-%s-%02d.json", tb.name, tb.b.shots)), raw, 0o644)
+		}
+	}
 	hit, invalid := false, false
+	// This navigation's start is performance.now()'s zero.
+	var navStart float64
+	for _, e := range evs {
+		var a struct {
+			Data struct {
+				URL string `json:"documentLoaderURL"`
+			} `json:"data"`
+		}
+		if e.Name == "navigationStart" && json.Unmarshal(e.Args, &a) == nil && a.Data.URL == url && (navStart == 0 || e.Ts < navStart) {
+			navStart = e.Ts
+		}
+	}
 	for _, e := range evs {
 		switch {
+		case e.Name == "wasm.AsyncInstantiate" && navStart > 0:
+			f.Instantiated = (e.Ts + e.Dur - navStart) / 1000
 		case e.Name == "v8.wasm.moduleCacheHit":
 			hit = true
 		case e.Name == "v8.wasm.moduleCacheInvalid":
@@ -220,7 +262,7 @@ func TestStartSideBySide(t *testing.T) {
 	b := newBrowser(t, chromedp.Flag("js-flags", "--wasm-caching-timeout-ms=0"))
 
 	ready := `document.querySelector('[data-testid=app][data-ready=true]')`
-	inRoom := `location.pathname === '/r/lobby' && (() => { const m = document.querySelector('[data-testid=message]'); return m && !m.disabled && (window.parleyInteractiveAt = window.parleyInteractiveAt || performance.now()); })()`
+	inRoom := `window.parleyStart && parleyStart.usable`
 	helloReady := `window.parleyStart && parleyStart.loaderGone`
 
 	// Cold starts, each in a new browser context (nothing cached), the two
@@ -262,15 +304,17 @@ func TestStartSideBySide(t *testing.T) {
 	}
 
 	row := func(name string, f startFigures) string {
-		return fmt.Sprintf("| %s | %.0f | %.0f | %.0f | %.0f | %s | %v |", name, f.Requested, f.Fetched, f.Compile, f.Rendered, orDash(f.Interactive), f.CacheHit)
+		return fmt.Sprintf("| %s | %.0f | %.0f | %.0f | %.0f | %s | %.0f | %s | %v |", name, f.Requested, f.Fetched, f.Compile, f.Instantiated, orDash(f.Main), f.Rendered, orDash(f.Interactive), f.CacheHit)
 	}
 	med := func(fs []startFigures) startFigures {
 		m := startFigures{
-			Requested:   median(fs, func(f startFigures) float64 { return f.Requested }),
-			Fetched:     median(fs, func(f startFigures) float64 { return f.Fetched }),
-			Compile:     median(fs, func(f startFigures) float64 { return f.Compile }),
-			Rendered:    median(fs, func(f startFigures) float64 { return f.Rendered }),
-			Interactive: median(fs, func(f startFigures) float64 { return f.Interactive }),
+			Requested:    median(fs, func(f startFigures) float64 { return f.Requested }),
+			Fetched:      median(fs, func(f startFigures) float64 { return f.Fetched }),
+			Compile:      median(fs, func(f startFigures) float64 { return f.Compile }),
+			Instantiated: median(fs, func(f startFigures) float64 { return f.Instantiated }),
+			Main:         median(fs, func(f startFigures) float64 { return f.Main }),
+			Rendered:     median(fs, func(f startFigures) float64 { return f.Rendered }),
+			Interactive:  median(fs, func(f startFigures) float64 { return f.Interactive }),
 		}
 		m.CacheHit = true
 		for _, f := range fs {
@@ -282,8 +326,8 @@ func TestStartSideBySide(t *testing.T) {
 	pCold, hCold := med(pColds), med(hColds)
 	report := strings.Join([]string{
 		fmt.Sprintf("app.wasm on the wire: %.0f bytes (decoded %.0f)", wire["encoded"], wire["decoded"]),
-		"| start | wasm requested (ms) | wasm fetched (ms) | V8 compile/load (ms) | loader gone, first render (ms) | room usable (ms) | module cache hit |",
-		"|---|---|---|---|---|---|---|",
+		"| start | wasm requested (ms) | wasm fetched (ms) | V8 compile/load (ms) | instantiated (ms) | Go main (ms) | loader gone, first render (ms) | room usable (ms) | module cache hit |",
+		"|---|---|---|---|---|---|---|---|---|",
 		row("Parley cold (median of 3)", pCold),
 		row("Parley warm (median of 3)", pw),
 		row("hello world cold (median of 3)", hCold),
@@ -292,6 +336,9 @@ func TestStartSideBySide(t *testing.T) {
 		fmt.Sprintf("Parley cold first render / hello world cold first render: %.2f (goal <= 1.0)", pCold.Rendered/hCold.Rendered),
 	}, "\n")
 	t.Log("\n" + report)
+	if os.Getenv("PARLEY_START_TRACE") != "" {
+		t.Logf("Parley's console:\n%s", pt.console.String())
+	}
 	require.NoError(t, os.WriteFile(filepath.Join(artefacts, "start.md"), []byte(report+"\n"), 0o644))
 
 	require.True(t, pw.CacheHit, "every warm start of Parley takes app.wasm from V8's code cache")
@@ -301,6 +348,40 @@ func TestStartSideBySide(t *testing.T) {
 	// regression from where Parley stands.
 	require.Less(t, pw.Interactive/hwm.Rendered, 6.0, "Parley warm to a usable room vs hello world warm first render")
 	require.Less(t, pCold.Rendered/hCold.Rendered, 4.0, "cold starts")
+}
+
+// startProfile records a CPU profile of the tab's page (V8's sampling
+// profiler, wasm functions by name when app.wasm keeps its name section)
+// when PARLEY_START_PROFILE is set, for profiling by hand; the returned
+// func writes it to the artefacts as a .cpuprofile for DevTools.
+func (tb *tab) startProfile() func() {
+	if os.Getenv("PARLEY_START_PROFILE") == "" {
+		return func() {}
+	}
+	tb.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, profiler.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, t, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 100}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, profiler.Start, cdp.Empty{})
+		return err
+	}))
+	return func() {
+		tb.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			res, err := cdp.Call(ctx, t, profiler.Stop, cdp.Empty{})
+			if err != nil {
+				return err
+			}
+			raw, err := json.Marshal(res.Profile)
+			if err != nil {
+				return err
+			}
+			tb.b.shots++
+			return os.WriteFile(filepath.Join(artefacts, fmt.Sprintf("start-%s-%02d.cpuprofile", tb.name, tb.b.shots)), raw, 0o644)
+		}))
+	}
 }
 
 // warmUp opens url until V8 has cached the module: the first start served
