@@ -87,7 +87,7 @@ func Handler(o Options) (http.Handler, error) {
 			SVG:      iconSVG,
 		},
 		Styles:                []string{styleSheet},
-		Scripts:               []string{BootPath + " async"},
+		Scripts:               []string{BootPath},
 		Resources:             staticDir{dir: dir},
 		Version:               wasm.version,
 		WasmContentLength:     strconv.FormatInt(wasm.size, 10),

@@ -264,10 +264,11 @@ func TestAppJSLoaderPatch(t *testing.T) {
 	require.Contains(t, s, "response.clone().body.getReader()", "without the boot script, progress is counted on a clone")
 	require.Contains(t, s, "window.parleyInstantiatedAt = performance.now();\n    go.run(wasm.instance);")
 
-	// The boot script is in the page, async, and compiles the real
+	// The boot script is in the page, a classic script (it runs as soon
+	// as it is here, before the deferred app.js), and compiles the real
 	// response while counting progress on a clone.
 	_, page := get(t, srv.URL+"/")
-	require.Contains(t, string(page), `<script src="`+ui.BootPath+`" async`)
+	require.Regexp(t, `<script src="`+regexp.QuoteMeta(ui.BootPath)+`">`, string(page))
 	resp, boot := get(t, srv.URL+ui.BootPath)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Content-Type"), "javascript")

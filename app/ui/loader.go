@@ -8,10 +8,13 @@ import (
 	"strings"
 )
 
-// BootPath is the page's first script (bootJS). go-app's loader asks for
-// app.wasm only from app.js, a deferred script: it runs once the whole
-// document is parsed and both of go-app's scripts have arrived. An async
-// script runs as soon as it is here, while the document is still parsed.
+// BootPath is the page's classic script (bootJS). go-app's loader asks
+// for app.wasm only from app.js, a deferred script: it runs once the whole
+// document is parsed, after every classic script. An async boot script
+// lost that race whenever the scripts arrived together (seen: from the
+// service worker, and on a busy main thread), and then did nothing; a
+// classic one always runs first. It is 1.6 KB from the same origin as the
+// render-blocking style sheet.
 const BootPath = "/web/parley-boot.js"
 
 // bootJS fetches and compiles app.wasm as early as the page can, with
@@ -37,8 +40,7 @@ const bootJS = `"use strict";
       new URLSearchParams(location.search).get("wasm") === "false") {
     return;
   }
-  // app.js may run first (both arrive together from the service worker);
-  // then it has started the wasm itself.
+  // Another copy of this script already started it.
   if (window.parleyWasm) {
     return;
   }
