@@ -36,7 +36,7 @@ new MutationObserver(() => {
 // what a person sees, or does go-app's loader cover it? Asked only where
 // a test sets parleyCheckShell: the hit test forces a layout.
 document.addEventListener('DOMContentLoaded', () => {
-	const app = document.querySelector('[data-testid=app]');
+	const app = document.querySelector('[data-testid=app]') || document.querySelector('h1');
 	const loader = document.getElementById('app-wasm-loader');
 	if (!window.parleyCheckShell || !app || !loader) return;
 	const r = app.getBoundingClientRect();
@@ -204,6 +204,13 @@ func TestStartSideBySide(t *testing.T) {
 	shell := eval[map[string]bool](st, `({shown: !!parleyStart.shellShown, wasmRan: !!parleyStart.wasmRanBefore})`)
 	require.False(t, shell["wasmRan"], "the check ran before the wasm")
 	require.True(t, shell["shown"], "the prerendered page, not go-app's loader, is what shows while the wasm starts")
+	// The same check on the hello world finds go-app's stock loader over
+	// its prerendered heading.
+	hs := b.isolatedTab("hello-shell")
+	hs.watchStart()
+	hs.initScript(`window.parleyCheckShell = true`)
+	hs.start(hw.URL+"/", helloReady)
+	require.True(t, eval[bool](hs, `parleyStart.shellShown === false`), "go-app's stock loader covers the hello world's page")
 
 	// Warm starts in the browser's own profile (V8 keeps no code cache for
 	// a throwaway context): Parley joined, so that "/" opens the room.
