@@ -266,12 +266,17 @@ func (c *page) readSession() {
 }
 
 // route starts the room the URL names; "/" goes back to the last room when
-// there is a session, so a reload lands where the user was.
+// there is a session, so a reload lands where the user was. That is a
+// replaced history entry, not a navigation: the join form is never drawn
+// on the way, and Back does not return to a "/" that forwards again.
 func (c *page) route(ctx app.Context) {
 	room := roomFromPath(ctx.Page().URL().Path)
 	if room == "" {
 		if last := chat.LastRoom(c.env.store); c.self != "" && last != "" {
-			ctx.Navigate(RoomPath(last))
+			u := *ctx.Page().URL()
+			u.Path, u.RawPath = RoomPath(last), ""
+			ctx.Page().ReplaceURL(&u)
+			c.startRoom(last)
 			return
 		}
 		c.stopRoom()
