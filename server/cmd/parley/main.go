@@ -53,6 +53,7 @@ type config struct {
 	maxPolls        int
 	maxPollsPerAddr int
 	maxRooms        int
+	readTimeout     time.Duration
 	sendRate        float64
 	sessionRate     float64
 	logLevel        string
@@ -82,6 +83,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503 (three quarters of them at most without a session)")
 	fs.IntVar(&c.maxPollsPerAddr, "max-polls-per-addr", 1000, "polls held at once from one client address (IPv4, or IPv6 /64) before answering 429; -1: no bound (load tests on loopback)")
 	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request; a body slower than this is answered 400 bad_request")
 	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
 	fs.Float64Var(&c.sessionRate, "session-rate", 1, "sessions per second one client address may create (burst 20)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -121,6 +123,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-polls-per-addr must be at least 1, or -1 for no bound")
 	case c.maxRooms < 1:
 		return c, errors.New("-max-rooms must be at least 1")
+	case c.readTimeout < 100*time.Millisecond:
+		return c, errors.New("-read-timeout must be at least 100ms")
 	case c.sendRate <= 0 || c.sessionRate <= 0:
 		return c, errors.New("-send-rate and -session-rate must be positive")
 	case c.textbookRate < 0:
@@ -221,7 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ReadTimeout:       30 * time.Second,
+		ReadTimeout:       c.readTimeout,
 		// Longer than the longest poll (MaxWaitSeconds), so a held poll is
 		// never cut off before it answers.
 		WriteTimeout: shared.MaxWaitSeconds*time.Second + 15*time.Second,
