@@ -191,8 +191,8 @@ func TestHostileClientsWhileAPairChats(t *testing.T) {
 	// attacks' requests are refused after at most 32 KB of head or the
 	// body limit, so once they are answered little of them may stay live.
 	// Measured: 2-3 MB more after than before (the pair's room window,
-	// two dozen sessions, per-address limiters, pooled buffers). Forty 900 KB heads held, as issue 8 saw
-	// (72 MB of RSS), would be 36 MB.
+	// two dozen sessions, per-address limiters, pooled buffers). Forty
+	// 900 KB heads held, as issue 8 saw (72 MB of RSS), would be 36 MB.
 	const heapMargin = 8 << 20
 	heap1, err := liveHeap(ctx, p.url, pprofAddr)
 	require.NoError(t, err)
