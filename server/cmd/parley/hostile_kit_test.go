@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-chat/parley/app/api"
 	"github.com/parley-chat/parley/shared"
 )
 
@@ -129,13 +128,6 @@ func rawStatus(ctx context.Context, n int, addr, head, body string, stall time.D
 		a.code = e.Error.Code
 	}
 	return a
-}
-
-// joinFrom starts a session for name from 127.0.0.n with the real client.
-func joinFrom(ctx context.Context, base string, n int, name string) (*api.Client, string, error) {
-	c := &api.Client{Base: base, HTTP: from(n)}
-	sr, err := c.Join(ctx, name)
-	return c, sr.Token, err
 }
 
 // rssKB reads the resident set of process pid from /proc.
