@@ -23,7 +23,7 @@ func series(n int, f func(i int) float64) []sample {
 	out := make([]sample, n)
 	for i := range out {
 		v := f(i)
-		out[i] = sample{at: time.Duration(i) * time.Second, rssKB: 50 << 10, goroutines: 40, fds: 20, fileBytes: v}
+		out[i] = sample{at: time.Duration(i) * time.Second, anonKB: 50 << 10, goroutines: 40, fds: 20, fileBytes: v}
 	}
 	return out
 }

@@ -16,7 +16,10 @@ import (
 // sample is one reading of the server.
 type sample struct {
 	at         time.Duration // since the first sample
-	rssKB      float64
+	rssKB      float64       // VmRSS: anonymous and file-backed
+	anonKB     float64       // RssAnon: the heap, stacks, the runtime's own
+	fileKB     float64       // RssFile: mostly bolt's mapped pages, which grow with the file
+	heapBytes  float64       // go_memstats_heap_inuse_bytes
 	goroutines float64
 	fds        float64
 	fileBytes  float64
@@ -24,23 +27,29 @@ type sample struct {
 	received   int64 // messages the pollers received so far
 }
 
-// quantity is one column judged for flatness. Its tolerance is how much
-// the line fitted to the last third may rise across that third: a share of
-// the mean, or an absolute floor for values too small for a share to mean
-// anything (a few goroutines come and go with every poll wave).
+// quantity is one column of the report. A judged one's tolerance is how
+// much the line fitted to the last third may rise across that third: a
+// share of the mean, or an absolute floor for values too small for a share
+// to mean anything (a few goroutines come and go with every poll wave).
+// Memory is judged by RssAnon: VmRSS also counts the bolt file's mapped
+// pages, which follow the file, judged on its own.
 type quantity struct {
-	name  string
-	unit  string
-	get   func(sample) float64
-	share float64
-	floor float64
+	name   string
+	unit   string
+	get    func(sample) float64
+	judged bool
+	share  float64
+	floor  float64
 }
 
 var quantities = []quantity{
-	{"rss", "KB", func(s sample) float64 { return s.rssKB }, 0.10, 8 << 10},
-	{"goroutines", "", func(s sample) float64 { return s.goroutines }, 0.10, 25},
-	{"fds", "", func(s sample) float64 { return s.fds }, 0.10, 10},
-	{"bolt file", "KB", func(s sample) float64 { return s.fileBytes / 1024 }, 0.10, 1 << 10},
+	{"rss anon", "KB", func(s sample) float64 { return s.anonKB }, true, 0.10, 8 << 10},
+	{"goroutines", "", func(s sample) float64 { return s.goroutines }, true, 0.10, 25},
+	{"fds", "", func(s sample) float64 { return s.fds }, true, 0.10, 10},
+	{"bolt file", "KB", func(s sample) float64 { return s.fileBytes / 1024 }, true, 0.10, 1 << 10},
+	{"rss", "KB", func(s sample) float64 { return s.rssKB }, false, 0, 0},
+	{"rss file", "KB", func(s sample) float64 { return s.fileKB }, false, 0, 0},
+	{"heap in use", "KB", func(s sample) float64 { return s.heapBytes / 1024 }, false, 0, 0},
 }
 
 func sampleUntil(ctx context.Context, c config, srv *server, t *traffic, end time.Time, stdout io.Writer) ([]sample, error) {
@@ -51,7 +60,7 @@ func sampleUntil(ctx context.Context, c config, srv *server, t *traffic, end tim
 	defer f.Close()
 	w := bufio.NewWriter(f)
 	defer w.Flush()
-	fmt.Fprintln(w, "seconds,rss_kb,goroutines,fds,bolt_bytes,sent,received")
+	fmt.Fprintln(w, "seconds,rss_kb,rss_anon_kb,rss_file_kb,heap_inuse_bytes,goroutines,fds,bolt_bytes,sent,received")
 	start := time.Now()
 	var out []sample
 	tick := time.NewTicker(c.sample)
@@ -65,12 +74,12 @@ func sampleUntil(ctx context.Context, c config, srv *server, t *traffic, end tim
 		s.at = time.Since(start)
 		s.sent, s.received = t.sent.Load(), t.received.Load()
 		out = append(out, s)
-		fmt.Fprintf(w, "%.0f,%.0f,%.0f,%.0f,%.0f,%d,%d\n", s.at.Seconds(), s.rssKB, s.goroutines, s.fds, s.fileBytes, s.sent, s.received)
+		fmt.Fprintf(w, "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%d,%d\n", s.at.Seconds(), s.rssKB, s.anonKB, s.fileKB, s.heapBytes, s.goroutines, s.fds, s.fileBytes, s.sent, s.received)
 		_ = w.Flush()
 		if time.Since(lastPrint) >= time.Minute {
 			lastPrint = time.Now()
-			fmt.Fprintf(stdout, "%6s rss %6.1f MB  goroutines %4.0f  fds %3.0f  bolt %6.1f MB  sent %d  received %d\n",
-				s.at.Truncate(time.Second), s.rssKB/1024, s.goroutines, s.fds, s.fileBytes/(1<<20), s.sent, s.received)
+			fmt.Fprintf(stdout, "%6s rss %5.1f MB (anon %5.1f)  heap %5.1f MB  goroutines %4.0f  fds %3.0f  bolt %6.1f MB  sent %d  received %d\n",
+				s.at.Truncate(time.Second), s.rssKB/1024, s.anonKB/1024, s.heapBytes/(1<<20), s.goroutines, s.fds, s.fileBytes/(1<<20), s.sent, s.received)
 		}
 		if !time.Now().Before(end) {
 			return out, nil
@@ -93,8 +102,15 @@ func readSample(ctx context.Context, srv *server) (sample, error) {
 		return s, fmt.Errorf("read /proc status: %w", err)
 	}
 	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			s.rssKB, _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		key, v, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		switch key {
+		case "VmRSS":
+			s.rssKB = kb
+		case "RssAnon":
+			s.anonKB = kb
+		case "RssFile":
+			s.fileKB = kb
 		}
 	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -107,7 +123,10 @@ func readSample(ctx context.Context, srv *server) (sample, error) {
 		return s, err
 	}
 	s.fileBytes = float64(st.Size())
-	s.goroutines, err = scrapeGauge(ctx, srv.base+"/metrics", "go_goroutines")
+	if s.goroutines, err = scrapeGauge(ctx, srv.base+"/metrics", "go_goroutines"); err != nil {
+		return s, err
+	}
+	s.heapBytes, err = scrapeGauge(ctx, srv.base+"/metrics", "go_memstats_heap_inuse_bytes")
 	return s, err
 }
 
@@ -151,6 +170,10 @@ func judge(samples []sample, w io.Writer) []string {
 		}
 		mean /= float64(len(tail))
 		tol := math.Max(q.share*mean, q.floor)
+		if !q.judged {
+			fmt.Fprintf(w, "%-11s %12.0f %12.0f %12.0f %16.0f %12s %s\n", q.name, q.get(first), q.get(mid), q.get(last), rise, "-", q.unit)
+			continue
+		}
 		fmt.Fprintf(w, "%-11s %12.0f %12.0f %12.0f %16.0f %12.0f %s\n", q.name, q.get(first), q.get(mid), q.get(last), rise, tol, q.unit)
 		if rise > tol {
 			failures = append(failures, fmt.Sprintf("%s rose %.0f%s over the last third (%s), tolerance %.0f%s", q.name, rise, q.unit, span.Truncate(time.Second), tol, q.unit))
