@@ -137,8 +137,8 @@ func TestHostileClientsWhileAPairChats(t *testing.T) {
 	// each; each then waits to have read all of the other's.
 	alice.sentAll.Wait()
 	bob.sentAll.Wait()
-	require.Eventually(t, func() bool { return alice.hasAll(bob) && bob.hasAll(alice) }, 20*time.Second, 20*time.Millisecond,
-		"the pair did not receive each other's messages: alice has %d of bob's %d, bob %d of alice's %d",
+	settle(20*time.Second, func() float64 { return 0 }, func(float64) bool { return alice.hasAll(bob) && bob.hasAll(alice) })
+	require.True(t, alice.hasAll(bob) && bob.hasAll(alice), "the pair did not receive each other's messages: alice has %d of bob's %d, bob %d of alice's %d",
 		alice.countFrom("bob"), bob.acked(), bob.countFrom("alice"), alice.acked())
 	stopChat()
 	pair.Wait()
