@@ -43,8 +43,10 @@ const (
 
 // Handler serves the app at "/" and "/r/{room}", and its assets under
 // "/web/". The API lives on its own paths beside it. app.wasm is served
-// precompressed (app.wasm.br, app.wasm.gz) when those files are present and
-// at least as new as app.wasm.
+// precompressed (app.wasm.br, app.wasm.gz) when those files are present, at
+// least as new as app.wasm and readable now. An app.wasm that is present
+// but cannot be read is an error: it gives the version and serves every
+// browser that takes neither encoding.
 func Handler(o Options) (http.Handler, error) {
 	log := o.Logger
 	if log == nil {
@@ -58,7 +60,7 @@ func Handler(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	wasm, err := loadWasm(dir)
+	wasm, err := loadWasm(dir, log)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -147,7 +149,7 @@ type wasmFile struct {
 	br, gz  bool
 }
 
-func loadWasm(dir string) (*wasmFile, error) {
+func loadWasm(dir string, log *slog.Logger) (*wasmFile, error) {
 	p := filepath.Join(dir, "app.wasm")
 	f, err := os.Open(p)
 	if err != nil {
@@ -175,8 +177,35 @@ func loadWasm(dir string) (*wasmFile, error) {
 		cst, err := os.Stat(filepath.Join(dir, name))
 		return err == nil && !cst.ModTime().Before(st.ModTime())
 	}
-	w.br, w.gz = fresh("app.wasm.br"), fresh("app.wasm.gz")
+	// A copy that is there but cannot be read (written 0600 by another
+	// user, say) would answer 500 to every browser that takes its
+	// encoding: found now, it is left out and said once.
+	usable := func(name string) bool {
+		if !fresh(name) {
+			return false
+		}
+		if err := readable(filepath.Join(dir, name)); err != nil {
+			log.Warn("precompressed app.wasm cannot be read: not served", "file", name, "err", err)
+			return false
+		}
+		return true
+	}
+	w.br, w.gz = usable("app.wasm.br"), usable("app.wasm.gz")
 	return w, nil
+}
+
+// readable opens p and reads its first byte, which also fails for a
+// directory in a file's place.
+func readable(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Read(make([]byte, 1)); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (w *wasmFile) encodings() []string {
@@ -201,14 +230,7 @@ func (w *wasmFile) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "app.wasm is not built: run `make wasm`", http.StatusNotFound)
 		return
 	}
-	name, enc := "app.wasm", ""
-	switch {
-	case w.br && acceptsEncoding(r.Header.Get("Accept-Encoding"), "br"):
-		name, enc = "app.wasm.br", "br"
-	case w.gz && acceptsEncoding(r.Header.Get("Accept-Encoding"), "gzip"):
-		name, enc = "app.wasm.gz", "gzip"
-	}
-	f, err := os.Open(filepath.Join(w.dir, name))
+	f, enc, err := w.open(r.Header.Get("Accept-Encoding"))
 	if err != nil {
 		http.Error(rw, "app.wasm is unavailable", http.StatusInternalServerError)
 		return
@@ -230,6 +252,27 @@ func (w *wasmFile) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// ServeContent handles If-None-Match and ranges, and sets
 	// Content-Length to the encoded size.
 	http.ServeContent(rw, r, "", time.Time{}, f)
+}
+
+// open opens the best copy the client accepts, falling back to the next
+// encoding when one cannot be opened (changed on disk since the start).
+func (w *wasmFile) open(accept string) (f *os.File, enc string, err error) {
+	for _, c := range []struct {
+		ok        bool
+		name, enc string
+	}{
+		{w.br && acceptsEncoding(accept, "br"), "app.wasm.br", "br"},
+		{w.gz && acceptsEncoding(accept, "gzip"), "app.wasm.gz", "gzip"},
+		{true, "app.wasm", ""},
+	} {
+		if !c.ok {
+			continue
+		}
+		if f, err = os.Open(filepath.Join(w.dir, c.name)); err == nil {
+			return f, c.enc, nil
+		}
+	}
+	return nil, "", err
 }
 
 // acceptsEncoding reports whether an Accept-Encoding header allows coding:

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -265,4 +266,54 @@ func TestAppJSLoaderPatch(t *testing.T) {
 	require.Error(t, err)
 	_, err = ui.PatchAppJS(app.DefaultAppWorkerJS)
 	require.Error(t, err)
+}
+
+// unreadable puts something that cannot be read where name was: a file
+// with mode 0000 when not root, and a directory under root (which reads
+// any file); both pass the Stat that finds a fresh copy.
+func unreadable(t *testing.T, dir, name string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if os.Geteuid() != 0 {
+		require.NoError(t, os.Chmod(p, 0))
+		return
+	}
+	require.NoError(t, os.Remove(p))
+	require.NoError(t, os.Mkdir(p, 0o755))
+}
+
+func TestUnreadableCompressedCopyFallsBackToTheNext(t *testing.T) {
+	dir := webDir(t, true)
+	unreadable(t, dir, "app.wasm.br")
+	var logs bytes.Buffer
+	h, err := ui.Handler(ui.Options{WebDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for range 3 {
+		resp, body := get(t, srv.URL+"/web/app.wasm", "Accept-Encoding", "br, gzip")
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(zr)
+		require.Equal(t, fakeWasm, raw)
+	}
+	resp, _ := get(t, srv.URL+"/web/app.wasm", "Accept-Encoding", "br")
+	require.Empty(t, resp.Header.Get("Content-Encoding"), "no usable br: the raw file")
+	require.Equal(t, 1, strings.Count(logs.String(), "cannot be read"), "said once, at the start: %s", logs.String())
+
+	unreadable(t, dir, "app.wasm.gz")
+	srv2 := newServer(t, dir)
+	resp, body := get(t, srv2.URL+"/web/app.wasm", "Accept-Encoding", "br, gzip")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	require.Equal(t, fakeWasm, body)
+}
+
+func TestUnreadableWasmIsAStartupError(t *testing.T) {
+	dir := webDir(t, true)
+	unreadable(t, dir, "app.wasm")
+	_, err := ui.Handler(ui.Options{WebDir: dir})
+	require.Error(t, err, "every encoding's source is unreadable: refuse to start")
 }

@@ -127,14 +127,23 @@ func (s *Store) Append(_ context.Context, msgs []shared.Message) ([]queue.Result
 				return err
 			}
 			mb, ib := b.Bucket(bucketMsgs), b.Bucket(bucketIDs)
+			mb.FillPercent = msgsFill
 			idKey := []byte(memstore.IDKey(m))
 			if m.ClientMsgID != "" {
-				if v := ib.Get(idKey); v != nil {
-					var orig shared.Message
-					if err := json.Unmarshal(mb.Get(v), &orig); err != nil {
-						return fmt.Errorf("decode original of %q: %w", m.ClientMsgID, err)
+				if v := ib.Get(idKey); len(v) == 8 {
+					res := queue.Result{Message: m, Duplicate: true}
+					res.Message.Seq = binary.BigEndian.Uint64(v)
+					// Retention drops a record with its message; should one
+					// outlive it all the same, the retry stands in for the
+					// original with its seq, as with Redis.
+					if ov := mb.Get(v); ov != nil {
+						var orig shared.Message
+						if err := json.Unmarshal(ov, &orig); err != nil {
+							return fmt.Errorf("decode original of %q: %w", m.ClientMsgID, err)
+						}
+						res.Message = orig
 					}
-					out[i] = queue.Result{Message: orig, Duplicate: true}
+					out[i] = res
 					continue
 				}
 			}

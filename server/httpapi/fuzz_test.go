@@ -76,6 +76,11 @@ func FuzzPollQuery(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
+		if ctx.Err() != nil && rec.Code == http.StatusServiceUnavailable {
+			// The 5 ms deadline passed while the room loaded (a loaded
+			// machine): a cancelled request is answered 503, as it should be.
+			return
+		}
 		// An unclean path (a room with "/" or "..") is redirected by the mux.
 		checkAnswer(t, rec, http.StatusOK, http.StatusMovedPermanently, http.StatusTemporaryRedirect)
 		if rec.Code == http.StatusOK && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {

@@ -25,6 +25,12 @@ func withRealUI(t *testing.T) option {
 
 func requireSecurityHeaders(t *testing.T, what string, h http.Header) {
 	t.Helper()
+	if strings.HasPrefix(what, "/api/") {
+		// JSON: nothing may load from it, run in it or frame it.
+		require.Equal(t, httpapi.APIContentSecurityPolicy, h.Get("Content-Security-Policy"), what)
+		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), what)
+		return
+	}
 	require.Equal(t, httpapi.ContentSecurityPolicy, h.Get("Content-Security-Policy"), what)
 	require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), what)
 	require.Equal(t, "no-referrer", h.Get("Referrer-Policy"), what)
@@ -91,7 +97,10 @@ func TestSecurityHeadersOnTheRealUI(t *testing.T) {
 	}
 	r := h.doHeader(context.Background(), http.Header{"Origin": {"https://evil.example"}}, "POST", "/api/session", "", formType, "name=x")
 	require.Equal(t, http.StatusForbidden, r.status)
-	requireSecurityHeaders(t, "403", r.header)
+	requireSecurityHeaders(t, "/api/session 403", r.header)
+	r = h.doHeader(context.Background(), http.Header{"Origin": {"https://evil.example"}}, "POST", "/send_msg/", "", formType, "content=x")
+	require.Equal(t, http.StatusForbidden, r.status)
+	requireSecurityHeaders(t, "/send_msg/ 403", r.header)
 }
 
 func TestHSTSOnlyUnderTLS(t *testing.T) {

@@ -83,6 +83,17 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Register adds collectors of parts beside the API (the connection cap)
+// to the same registry, so one scrape has them all.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // refused counts one error answer by its code.
 func (m *Metrics) refused(code string) {
 	c, ok := m.errors[code]

@@ -44,8 +44,7 @@ func (l *Lot) adopt(nc net.Conn, s *Spot) (*conn, bool) {
 	s.c = c // before the poller can know c
 	if l.poll != nil {
 		c.rc = rawConn(nc)
-		_, plain := nc.(*net.TCPConn)
-		c.lane = plain && l.handler != nil && c.rc != nil
+		c.lane = tcpOf(nc) != nil && l.handler != nil && c.rc != nil
 	}
 	l.mu.Lock()
 	if l.closed {

@@ -147,15 +147,20 @@ func (c *conn) fallback(read []byte) {
 	bufPool.Put(&read)
 	c.setBuf(nil)
 	if c.forget() {
-		c.lot.giveBack(&prefixConn{TCPConn: c.nc.(*net.TCPConn), pending: data})
+		c.lot.giveBack(&prefixConn{TCPConn: tcpOf(c.nc), outer: c.nc, pending: data})
 	}
 }
 
 // prefixConn is a connection whose first bytes were already read.
 type prefixConn struct {
 	*net.TCPConn
+	// outer is the connection as accepted, closed in the socket's stead so
+	// that its owner (a connection cap) sees the close.
+	outer   net.Conn
 	pending []byte
 }
+
+func (p *prefixConn) Close() error { return p.outer.Close() }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
 	if len(p.pending) > 0 {

@@ -98,3 +98,17 @@ func (ln *listener) drain() {
 }
 
 func (ln *listener) Addr() net.Addr { return ln.inner.Addr() }
+
+// tcpOf returns the TCP socket under nc: nc itself, or the socket of a
+// connection that wraps one with a Close of its own (connlimit.TCPConn),
+// which the park must still close through nc. Nil when nc is not a plain
+// socket (TLS, or anything else): those are not read and written directly.
+func tcpOf(nc net.Conn) *net.TCPConn {
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		return c
+	case interface{ TCP() *net.TCPConn }:
+		return c.TCP()
+	}
+	return nil
+}

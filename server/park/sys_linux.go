@@ -229,8 +229,8 @@ func tryRead(rc syscall.RawConn, b []byte) (n int, eof bool, err error) {
 // blocking, and returns how many bytes went. tried is false when nc is not
 // a plain socket (TLS must go through its own Write).
 func tryWrite(nc net.Conn, bufs [][]byte) (n int, tried bool, err error) {
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
+	tc := tcpOf(nc)
+	if tc == nil {
 		return 0, false, nil
 	}
 	rc, err := tc.SyscallConn()

@@ -61,7 +61,7 @@ for n in 1 2 3; do
 		ports=""
 		for _ in $(seq "$n"); do ports+="$(free_port) "; done
 		PORT=$port REDIS_PORT=$(free_port) PARLEY_PORTS=$ports BIN="$work/parley" WEB="$work" \
-			ARGS="-max-polls 30000 -max-polls-per-addr -1" setsid bash server/cmd/parley/run-cluster.sh >"$work/cluster.log" 2>&1 &
+			ARGS="-max-polls 30000 -max-polls-per-addr -1 -max-conns-per-addr -1" setsid bash server/cmd/parley/run-cluster.sh >"$work/cluster.log" 2>&1 &
 		cluster_pid=$!
 		for _ in $(seq 100); do
 			curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

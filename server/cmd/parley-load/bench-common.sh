@@ -43,7 +43,7 @@ secs() { awk -v t="$1" -v hz="$hz" 'BEGIN {printf "%.1f", (t > 0 ? t : 0) / hz}'
 start_server() {
 	local store=$1 log=$2 addr i
 	"$work/parley" -store "$store" -data "$work/data-$RANDOM/parley.db" -addr 127.0.0.1:0 \
-		-web "$work" -max-polls 30000 -max-polls-per-addr -1 2>"$log" &
+		-web "$work" -max-polls 30000 -max-polls-per-addr -1 -max-conns-per-addr -1 2>"$log" &
 	server_pid=$!
 	for i in $(seq 1 200); do
 		addr=$(sed -n 's/.*msg="parley listening" addr=\([^ ]*\).*/\1/p' "$log")

@@ -91,7 +91,7 @@ var listeningRE = regexp.MustCompile(`msg="parley listening" addr=(127\.0\.0\.1:
 func startParley(ctx context.Context, bin, dir string) (*server, error) {
 	s := &server{log: filepath.Join(dir, "parley.log")}
 	s.cmd = exec.Command(bin, "-store", "memory", "-addr", "127.0.0.1:0", "-web", dir,
-		"-send-rate", "100000", "-max-polls", "50000", "-max-polls-per-addr", "-1")
+		"-send-rate", "100000", "-max-polls", "50000", "-max-polls-per-addr", "-1", "-max-conns-per-addr", "-1")
 	if err := s.start(ctx, dir); err != nil {
 		return nil, err
 	}

@@ -20,9 +20,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/app/ui"
+	"github.com/parley-chat/parley/server/connlimit"
 	"github.com/parley-chat/parley/server/httpapi"
 	"github.com/parley-chat/parley/server/park"
 	"github.com/parley-chat/parley/server/queue"
@@ -52,6 +54,7 @@ type config struct {
 	sessionTTL      time.Duration
 	maxPolls        int
 	maxPollsPerAddr int
+	maxConnsPerAddr int
 	maxRooms        int
 	readTimeout     time.Duration
 	sendRate        float64
@@ -64,6 +67,8 @@ type config struct {
 	textbookRate    float64
 	pprofAddr       string
 	metricsAddr     string
+	retainMessages  int
+	retainAge       time.Duration
 }
 
 // parseConfig reads flags, each defaulting to its PARLEY_* variable (e.g.
@@ -77,11 +82,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.data, "data", "./data/parley.db", "bolt database file")
 	fs.StringVar(&c.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL for -store redis (redis:// or rediss://)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key and channel, so deployments can share a Redis")
+	fs.IntVar(&c.retainMessages, "retain-messages", 100_000, "messages each room keeps in the store, older ones dropped; 0: no bound (bolt, redis; memory keeps 100,000)")
+	fs.DurationVar(&c.retainAge, "retain-age", 30*24*time.Hour, "bolt drops messages older than this; 0 keeps them")
 	fs.StringVar(&c.web, "web", "./web", "directory with app.wasm and the static assets")
 	fs.IntVar(&c.history, "history", 1000, "messages per room kept in memory to answer polls")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 2*time.Minute, "how long a silent session lives")
 	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503 (three quarters of them at most without a session)")
 	fs.IntVar(&c.maxPollsPerAddr, "max-polls-per-addr", 1000, "polls held at once from one client address (IPv4, or IPv6 /64) before answering 429; -1: no bound (load tests on loopback)")
+	fs.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", 1100, "connections open at once from one client address (IPv4, or IPv6 /64; -trusted-proxies exempt); beyond, closed at accept. Above -max-polls-per-addr, so a busy address gets 429s, not dropped connections; -1: no bound")
 	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request; a body slower than this is answered 400 bad_request")
 	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
@@ -113,6 +121,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	switch {
 	case c.store != "bolt" && c.store != "memory" && c.store != "redis":
 		return c, fmt.Errorf("-store must be bolt, redis or memory, not %q", c.store)
+	case c.retainMessages < 0 || c.retainAge < 0:
+		return c, errors.New("-retain-messages and -retain-age must not be negative")
 	case c.history < 1:
 		return c, errors.New("-history must be at least 1")
 	case c.sessionTTL < time.Second:
@@ -121,6 +131,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-polls must be at least 1")
 	case c.maxPollsPerAddr == 0 || c.maxPollsPerAddr < -1:
 		return c, errors.New("-max-polls-per-addr must be at least 1, or -1 for no bound")
+	case c.maxConnsPerAddr == 0 || c.maxConnsPerAddr < -1:
+		return c, errors.New("-max-conns-per-addr must be at least 1, or -1 for no bound")
 	case c.maxRooms < 1:
 		return c, errors.New("-max-rooms must be at least 1")
 	case c.readTimeout < 100*time.Millisecond:
@@ -159,6 +171,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Error("close store", "err", err)
 		}
 	}()
+	if be.upkeep != nil {
+		upCtx, stopUpkeep := context.WithCancel(context.Background())
+		upDone := make(chan struct{})
+		go func() {
+			defer close(upDone)
+			be.upkeep(upCtx)
+		}()
+		defer func() { // before the store closes
+			stopUpkeep()
+			<-upDone
+		}()
+	}
 
 	metrics := httpapi.NewMetrics()
 	hub := queue.New(metrics.Store(store), queue.Options{History: c.history, MaxRooms: c.maxRooms, SyncInterval: be.syncInterval, Logger: log})
@@ -203,7 +227,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	inner := raw
+	// The cap counts TCP connections beneath TLS and the park, so a
+	// connection counts until its socket really closes.
+	capped := connlimit.New(raw, connlimit.Options{Max: c.maxConnsPerAddr, Exempt: func(a netip.Addr) bool { return inPrefixes(proxies, a) }})
+	if err := metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "parley_connections_refused_total", Help: "Connections closed at accept for being over -max-conns-per-addr.",
+	}, func() float64 { return float64(capped.Refused()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_connections_open", Help: "Client connections open now, those of -trusted-proxies not counted.",
+	}, func() float64 { return float64(capped.Open()) })); err != nil {
+		_ = raw.Close()
+		return err
+	}
+	inner := net.Listener(capped)
 	if c.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {
@@ -214,7 +249,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// polls, instead of HTTP/1.1's six per host. TLS sits beneath the
 		// park's listener, so connections given back after an answer are
 		// already TLS and are not wrapped twice.
-		inner = tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		inner = tls.NewListener(capped, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
 	}
 	ln := lot.Listener(inner)
 	handler := api.Handler()
@@ -323,6 +358,15 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // parsePrefixes parses a comma-separated list of CIDRs and addresses (an

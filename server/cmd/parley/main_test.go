@@ -730,8 +730,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
-		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxRooms: 10000, logLevel: "info",
-		readTimeout: 30 * time.Second, sendRate: 5, sessionRate: 1, textbookRate: 1,
+		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 10000, logLevel: "info",
+		readTimeout: 30 * time.Second, sendRate: 5, sessionRate: 1, textbookRate: 1, retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
 	}, c)
 }
 
@@ -757,8 +757,8 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
-		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxRooms: 8, logLevel: "debug",
-		readTimeout: 30 * time.Second, sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example",
+		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 8, logLevel: "debug",
+		readTimeout: 30 * time.Second, sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example", retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
 	}, c)
 	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
 	proxies, err := parsePrefixes("10.0.0.0/8, 192.0.2.7,::1, 10.1.2.3/8")
@@ -795,6 +795,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
 		{"negative textbook rate", []string{"-textbook-rate", "-1"}, nil, "-textbook-rate must not be negative"},
+		{"zero conns per addr", []string{"-max-conns-per-addr", "0"}, nil, "-max-conns-per-addr must be at least 1, or -1"},
+		{"negative retention", []string{"-retain-age", "-1h"}, nil, "-retain-messages and -retain-age must not be negative"},
 		{"bad trusted proxy", []string{"-trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, `-trusted-proxies: "proxy.local" is neither`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

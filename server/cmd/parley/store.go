@@ -21,6 +21,11 @@ import (
 // message by at most this long.
 const redisSyncInterval = time.Second
 
+// retainEvery is how often the bolt store drops what -retain-messages and
+// -retain-age no longer keep: a room overshoots its bound by at most a
+// minute of traffic.
+const retainEvery = time.Minute
+
 // The bursts of the rate limits (-send-rate, -session-rate).
 const (
 	sendBurst    = 20
@@ -41,6 +46,9 @@ type backend struct {
 	sendLimit, sessionLimit httpapi.Limiter
 	// syncInterval is queue.Options.SyncInterval: set for a shared store.
 	syncInterval time.Duration
+	// upkeep, when set, is the store's own background work (bolt's
+	// retention), run until its context ends.
+	upkeep func(ctx context.Context)
 	// follow starts keeping hub in step with the other instances (nil for
 	// a store of our own) and returns the API's readiness check and the
 	// function that stops it.
@@ -52,11 +60,15 @@ type backend struct {
 func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, error) {
 	switch c.store {
 	case "memory":
-		return &backend{store: memstore.New(0)}, nil
+		return &backend{store: memstore.New(c.retainMessages)}, nil
 	case "redis":
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		rs, err := redisstore.Open(octx, c.redis, redisstore.Options{Prefix: c.redisPrefix})
+		maxLen := int64(c.retainMessages)
+		if maxLen == 0 {
+			maxLen = -1 // redisstore's "no cap"
+		}
+		rs, err := redisstore.Open(octx, c.redis, redisstore.Options{Prefix: c.redisPrefix, MaxLen: maxLen})
 		if err != nil {
 			return nil, fmt.Errorf("-store redis: %w", err)
 		}
@@ -74,7 +86,10 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 			_ = bs.Close()
 			return nil, err
 		}
-		return &backend{store: bs, sessions: ss, cursors: bs.Cursors()}, nil
+		keep := boltstore.Retention{Messages: c.retainMessages, Age: c.retainAge}
+		return &backend{store: bs, sessions: ss, cursors: bs.Cursors(), upkeep: func(ctx context.Context) {
+			bs.Retain(ctx, retainEvery, keep, log)
+		}}, nil
 	}
 }
 
