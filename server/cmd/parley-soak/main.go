@@ -61,7 +61,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 30*time.Minute, "how long the traffic runs")
 	fs.DurationVar(&c.sample, "sample", 0, "time between samples; 0: duration/180, between 1s and 10s")
 	fs.StringVar(&c.dir, "dir", "", "directory for the bolt file, the server's log and samples.csv; empty: a new temp dir (kept)")
-	fs.StringVar(&c.serverArgs, "server-args", "", "extra flags for parley, space-separated (e.g. a retention policy)")
+	fs.StringVar(&c.serverArgs, "server-args", "", "extra flags for parley, space-separated; they override the soak's own (e.g. -retain-messages 2000)")
 	fs.IntVar(&c.chatters, "chatters", 6, "chatters at once (each joins, sends, then leaves or goes silent)")
 	fs.IntVar(&c.pollers, "pollers", 12, "pollers at once (each follows a room for 10-60 s)")
 	fs.IntVar(&c.textbook, "textbook", 2, "textbook clients (/send_msg/, /get_msg/)")
@@ -145,9 +145,12 @@ func startServer(ctx context.Context, c config) (*server, error) {
 	}
 	// Limits raised where the soak's clients share one address and would
 	// otherwise be throttled by design; the session TTL is short so that
-	// silent sessions expire many times within a run.
+	// silent sessions expire many times within a run; rooms keep 500
+	// messages in the store, so that retention reaches its bound within
+	// minutes and the file can level off (at the default of 100,000 a
+	// room, it would grow through any run of less than days).
 	args := []string{"-addr", "127.0.0.1:0", "-store", "bolt", "-data", data, "-web", web,
-		"-session-ttl", "5s", "-session-rate", "50", "-textbook-rate", "50", "-send-rate", "20"}
+		"-session-ttl", "5s", "-session-rate", "50", "-textbook-rate", "50", "-send-rate", "20", "-retain-messages", "500"}
 	args = append(args, strings.Fields(c.serverArgs)...)
 	cmd := exec.Command(c.parley, args...)
 	stderr, err := cmd.StderrPipe()
