@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -143,7 +147,8 @@ var attacks = []attack{
 		want: []answer{{431, ""}},
 		run: func(ctx context.Context, h *hostile) ([]answer, error) {
 			head := "GET /api/rooms/hostile/messages?wait=0 HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 900<<10) + "\r\n\r\n"
-			return concurrently(40, func(int) answer { return rawStatus(ctx, 19, h.addr, head, "", 0) }), nil
+			// From eight addresses, five each: within the connection cap.
+			return concurrently(40, func(i int) answer { return rawStatus(ctx, 40+i%8, h.addr, head, "", 0) }), nil
 		},
 	},
 	{
@@ -179,6 +184,12 @@ var attacks = []attack{
 			out := concurrently(hostileMaxPollsPerAddr+2, func(int) answer { return hold(21) })
 			return append(out, concurrently(32, func(i int) answer { return hold(22 + i%8) })...), nil
 		},
+	},
+	{
+		name: "connections held open from one address, beyond -max-conns-per-addr",
+		want: []answer{{0, "closed"}},
+		ok:   []int{200},
+		run:  holdConnections,
 	},
 	{
 		name: "30 sessions at once from one address",
@@ -251,6 +262,45 @@ func drainCursor(ctx context.Context, h *hostile) ([]answer, error) {
 	return out, nil
 }
 
+// holdConnections opens four connections more than the cap from one
+// address and keeps them all open, then asks for /healthz on each: the
+// first ones are served, those over the cap were closed at accept.
+func holdConnections(ctx context.Context, h *hostile) ([]answer, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 33)}}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for range hostileMaxConnsPerAddr + 4 {
+		c, err := d.DialContext(ctx, "tcp", h.addr)
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	var out []answer
+	for _, c := range conns {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			out = append(out, answer{0, "closed"})
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			out = append(out, answer{0, "closed"})
+			continue
+		}
+		_ = resp.Body.Close()
+		out = append(out, answer{status: resp.StatusCode})
+	}
+	if closed := len(out) - slices.IndexFunc(out, func(a answer) bool { return a.status == 0 }); closed != 4 {
+		return out, fmt.Errorf("%d connections closed, want the 4 over the cap", closed)
+	}
+	return out, nil
+}
+
 // concurrently runs f(0..n-1) at once and returns their answers.
 func concurrently(n int, f func(i int) answer) []answer {
 	out := make([]answer, n)
@@ -271,4 +321,5 @@ const hostileReadTimeout = 2 * time.Second
 const (
 	hostileMaxPollsPerAddr = 4
 	hostileMaxPolls        = 40
+	hostileMaxConnsPerAddr = 12
 )

@@ -88,6 +88,7 @@ func TestHostileClientsWhileAPairChats(t *testing.T) {
 	dir := t.TempDir()
 	p := startParley(t, "-store", "bolt", "-data", filepath.Join(dir, "parley.db"), "-web", dir, "-addr", "127.0.0.1:0",
 		"-max-polls", strconv.Itoa(hostileMaxPolls), "-max-polls-per-addr", strconv.Itoa(hostileMaxPollsPerAddr),
+		"-max-conns-per-addr", strconv.Itoa(hostileMaxConnsPerAddr),
 		"-session-rate", "1", "-textbook-rate", "1", "-send-rate", "50", "-read-timeout", hostileReadTimeout.String(),
 		"-pprof-addr", "127.0.0.1:0") // for a collection before each heap reading
 	h := &hostile{
@@ -198,15 +199,17 @@ func TestHostileClientsWhileAPairChats(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, heap1, heap0+heapMargin, "heap in use: %.0f before the attacks, %.0f after", heap0, heap1)
 
-	// RSS, measured: the pair's 200-odd messages and the attacks add about
-	// 8 MB to a plain build (bolt's mapped pages, the heap's high-water
-	// mark) and about 40-60 MB to a -race build, whose shadow memory grows
-	// with every allocation and is not given back; the server returns
-	// freed heap once it has been quiet a moment (returnIdleMemory), hence
-	// the wait. The margins are twice those.
-	rssMarginKB := int64(16 << 10)
+	// RSS, measured: the pair's 200-odd messages and the attacks add
+	// 6-15 MB to a plain build (bolt's mapped pages, the heap's high-water
+	// mark) and 60-80 MB to a -race build, whose shadow memory grows with
+	// every allocation and is not given back; the server returns freed
+	// heap once it has been quiet a moment (returnIdleMemory), hence the
+	// wait. The margins are about twice the largest; forty 900 KB heads
+	// held would exceed the plain one alone. Under -race the live heap
+	// above is the sharper check.
+	rssMarginKB := int64(24 << 10)
 	if raceEnabled() {
-		rssMarginKB = 128 << 10
+		rssMarginKB = 160 << 10
 	}
 	rss1 := settle(10*time.Second, func() float64 {
 		v, err := rssKB(p.cmd.Process.Pid)
@@ -266,7 +269,7 @@ func checkAnswers(t *testing.T, a attack, got []answer) {
 	seen := map[answer]int{}
 	for _, g := range got {
 		seen[g]++
-		if g.status < 400 {
+		if g.status > 0 && g.status < 400 {
 			require.Contains(t, a.ok, g.status, "answers %v", got)
 			continue
 		}
