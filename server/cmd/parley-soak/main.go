@@ -105,16 +105,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer close(trafficDone)
 		t.run(trafficCtx)
 	}()
+	defer metricsClient.CloseIdleConnections()
 	samples, sampleErr := sampleUntil(ctx, c, srv, t, time.Now().Add(c.duration), stdout)
 	stopTraffic()
 	<-trafficDone
 	if sampleErr != nil {
 		return sampleErr
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
 	failures := judge(samples, stdout)
+	if ctx.Err() != nil {
+		// Interrupted: what was sampled is reported above, but a run cut
+		// short is no verdict.
+		return fmt.Errorf("interrupted after %s", samples[len(samples)-1].at.Truncate(time.Second))
+	}
 	failures = append(failures, t.failures()...)
 	t.report(stdout)
 	fmt.Fprintf(stdout, "samples: %s\n", filepath.Join(c.dir, "samples.csv"))
