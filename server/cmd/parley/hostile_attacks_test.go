@@ -19,8 +19,10 @@ import (
 // attack is one row of the hostile suite: what it sends, and the answers
 // docs/api.md promises for it. Every answer must be one of want (error
 // status and code) or have a status in ok; every answer in want must come
-// at least once. run may also check what its answers imply (a victim's
-// cursor still holding its message) and return that as an error.
+// at least once; an answer with status 0 is a connection the server
+// closed, or a transport error, which only want may allow. run may also
+// check what its answers imply (a victim's cursor still holding its
+// message) and return that as an error.
 type attack struct {
 	name string
 	want []answer
@@ -28,7 +30,10 @@ type attack struct {
 	run  func(ctx context.Context, h *hostile) ([]answer, error)
 }
 
-// The addresses the attacks leave from; 2 and 3 are the pair's.
+// attacks run all at once. Each leaves from its own loopback addresses
+// (127.0.0.10 and up; 2 and 3 are the pair's), so that one attack's
+// per-address limits do not answer another's requests. A new attack is one
+// more entry.
 var attacks = []attack{
 	{
 		name: "post as a live user through /send_msg/ (alice, Alice, Cyrillic аlice, fullwidth, bob)",
