@@ -22,7 +22,8 @@ const (
 	CodeBodyTooLarge       = "body_too_large"
 	CodeUnsupportedType    = "unsupported_media_type"
 	CodeRateLimited        = "rate_limited"
-	CodeCrossSite          = "cross_site" // a state change sent by a page of another site (Origin, Sec-Fetch-Site)
+	CodeTooManyRooms       = "too_many_rooms" // the session is present in MaxRoomsPerSession rooms already
+	CodeCrossSite          = "cross_site"     // a state change sent by a page of another site (Origin, Sec-Fetch-Site)
 	CodeOverCapacity       = "over_capacity"
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"

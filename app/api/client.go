@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -53,6 +54,22 @@ type StatusError struct {
 func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Err.Error()) }
 func (e *StatusError) Unwrap() error { return e.Err }
 
+// BadAnswerError is a success status whose body is empty or not the
+// answer asked for: seen when the server's read timeout cut a slow send
+// and answered 200 with no body, without storing the message. Whether the
+// request took effect is unknown, so it is retried like a lost answer (a
+// send with the same client_msg_id, which the server deduplicates), never
+// taken as success.
+type BadAnswerError struct {
+	Status int
+	Err    error
+}
+
+func (e *BadAnswerError) Error() string {
+	return fmt.Sprintf("bad %d answer: %v", e.Status, e.Err)
+}
+func (e *BadAnswerError) Unwrap() error { return e.Err }
+
 // IsNetwork reports whether err means the server was not reached.
 func IsNetwork(err error) bool {
 	var ne *NetError
@@ -80,7 +97,8 @@ func RetryAfter(err error) time.Duration {
 // Temporary reports whether retrying the same request later may succeed:
 // the server was unreachable, overloaded, rate limiting or failing.
 func Temporary(err error) bool {
-	if IsNetwork(err) {
+	var bad *BadAnswerError
+	if IsNetwork(err) || errors.As(err, &bad) {
 		return true
 	}
 	var st *StatusError
@@ -107,6 +125,10 @@ func (c *Client) Leave(ctx context.Context, token string) error {
 func (c *Client) Send(ctx context.Context, token, room string, req shared.SendRequest) (shared.Message, error) {
 	var out shared.Message
 	err := c.do(ctx, http.MethodPost, "/api/rooms/"+url.PathEscape(room)+"/messages", token, req, &out)
+	if err == nil && out.Seq == 0 {
+		// Decoded, but not a stored message (an empty object, say).
+		err = &BadAnswerError{Status: http.StatusOK, Err: errors.New("the answer holds no stored message")}
+	}
 	return out, err
 }
 
@@ -209,11 +231,16 @@ func (c *Client) send(ctx context.Context, req request, out any) error {
 	if resp.status >= 400 {
 		return decodeError(resp)
 	}
-	if out == nil || len(resp.body) == 0 {
+	if out == nil {
 		return nil
 	}
+	// JSON null decodes into anything without an error: it is no answer
+	// either.
+	if body := bytes.TrimSpace(resp.body); len(body) == 0 || bytes.Equal(body, []byte("null")) {
+		return &BadAnswerError{Status: resp.status, Err: fmt.Errorf("%s %s: empty body", method, path)}
+	}
 	if err := json.Unmarshal(resp.body, out); err != nil {
-		return &NetError{Err: fmt.Errorf("decoding %s %s answer: %w", method, path, err)}
+		return &BadAnswerError{Status: resp.status, Err: fmt.Errorf("decoding %s %s answer: %w", method, path, err)}
 	}
 	return nil
 }

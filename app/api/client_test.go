@@ -126,3 +126,48 @@ func TestTextbookCalls(t *testing.T) {
 	require.Len(t, sizes, 3)
 	require.Equal(t, 2, sizes[2])
 }
+
+// A success status with an empty, null or undecodable body is no answer:
+// the server's read timeout once cut a slow send that way, without storing
+// it. Every call reports a temporary error, so the send stays queued.
+func TestEmptyOrUndecodableSuccessIsTemporaryError(t *testing.T) {
+	for _, body := range []string{"", "  \n", "null", "{\"seq\":", "<html>ok</html>"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(body))
+		}))
+		c := &api.Client{Base: srv.URL}
+		ctx := context.Background()
+		_, err := c.Send(ctx, "tok", "lobby", shared.SendRequest{Text: "x", ClientMsgID: "c1"})
+		var bad *api.BadAnswerError
+		require.ErrorAs(t, err, &bad, "send answered %q", body)
+		require.Equal(t, http.StatusOK, bad.Status)
+		require.True(t, api.Temporary(err), "send answered %q", body)
+		require.False(t, api.IsNetwork(err), "the server was reached")
+		_, err = c.Poll(ctx, "tok", "lobby", shared.PollRequest{})
+		require.ErrorAs(t, err, &bad, "poll answered %q", body)
+		require.True(t, api.Temporary(err))
+		_, err = c.Join(ctx, "alice")
+		require.ErrorAs(t, err, &bad, "join answered %q", body)
+		srv.Close()
+	}
+}
+
+// A send answered with an object that is not a stored message (no seq) is
+// not taken as sent either; an answer without a body where none is asked
+// for (leaving) is fine.
+func TestSendAnswerWithoutSeqIsBad(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		_, _ = w.Write([]byte(`{"text":"x"}`))
+	}))
+	defer srv.Close()
+	c := &api.Client{Base: srv.URL}
+	_, err := c.Send(context.Background(), "tok", "lobby", shared.SendRequest{Text: "x", ClientMsgID: "c1"})
+	var bad *api.BadAnswerError
+	require.ErrorAs(t, err, &bad)
+	require.True(t, api.Temporary(err))
+	require.NoError(t, c.Leave(context.Background(), "tok"))
+}

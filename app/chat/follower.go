@@ -22,6 +22,7 @@ func (f *follower) onBus(data []byte) {
 	}
 	switch ev := ev.(type) {
 	case batchEvent:
+		s.yield()
 		if s.received(ev.Resp).Behind {
 			notify(s.catchKick)
 		}

@@ -57,11 +57,18 @@ func (l *leader) persistSoon() {
 	if wait <= 0 {
 		l.persisted = time.Now()
 		l.mu.Unlock()
+		l.s.yield()
 		l.persist()
 		return
 	}
 	l.persistTimer = time.AfterFunc(wait, func() {
+		l.s.yield()
 		l.mu.Lock()
+		if l.persistTimer == nil {
+			// flushPersist wrote it meanwhile.
+			l.mu.Unlock()
+			return
+		}
 		l.persistTimer = nil
 		l.persisted = time.Now()
 		l.mu.Unlock()
@@ -76,7 +83,10 @@ func (l *leader) flushPersist() {
 	t := l.persistTimer
 	l.persistTimer = nil
 	l.mu.Unlock()
-	if t != nil && t.Stop() {
+	if t != nil {
+		// Written here even when the timer fired: its func may be waiting
+		// for its turn, and finds the timer gone.
+		t.Stop()
 		l.persist()
 	}
 }
@@ -128,11 +138,13 @@ func (l *leader) run(ctx context.Context) {
 		l.setNeedJoin("")
 		s.setConn(Connected, true)
 
+		s.yield()
 		res := s.received(resp)
 		// Messages this tab already had (its own sends, inserted from the
 		// send's answer) still move the cursor: other tabs and the cache
 		// need the batch too.
 		if len(resp.Messages) > 0 || res.Reset || resp.Gap {
+			s.yield()
 			s.post(batchEvent{Resp: resp})
 			l.persistSoon()
 		}

@@ -20,6 +20,11 @@ type roomState struct {
 	needJoin string
 	fatal    string
 	netFails int
+
+	// shown is the Entries of the last View, for shownRev and shownWindow.
+	shown       []Entry
+	shownRev    uint64
+	shownWindow int
 }
 
 func newRoomState(room string, maxMessages int) *roomState {
@@ -192,11 +197,17 @@ func (r *roomState) setFatal(code string) {
 func (r *roomState) view(window int, outbox []Item) View {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The same entries as last time are the same slice: the UI compares
+	// its properties with reflect.DeepEqual, which stops at once on two
+	// slices that share their array, instead of walking every message.
+	if r.shownRev != r.tl.Rev() || r.shownWindow != window || r.shown == nil {
+		r.shown, r.shownRev, r.shownWindow = r.tl.Entries(window), r.tl.Rev(), window
+	}
 	v := View{
 		Room:         r.room,
 		Conn:         r.conn,
 		Leader:       r.leader,
-		Entries:      r.tl.Entries(window),
+		Entries:      r.shown,
 		MoreOnServer: r.tl.HasOlder(),
 		Members:      append([]shared.Member(nil), r.members...),
 		NeedJoin:     r.needJoin,

@@ -44,6 +44,12 @@ type Config struct {
 	Now    func() time.Time
 	Rand   func() float64
 	NewID  func() string
+	// Yield, when set, is called before each step that costs the
+	// browser's one thread a few milliseconds (applying a batch, encoding
+	// it for the other tabs, writing the cache): the page returns there to
+	// the event loop, so a burst is many short tasks, not a few long ones.
+	// It must return once the page is going away.
+	Yield func()
 
 	// Window is how many of the newest entries each View on Updates holds
 	// (all when <= 0); SetWindow changes it.
@@ -65,7 +71,8 @@ type View struct {
 	Conn ConnState
 	// Leader is true in the one tab that long-polls this room.
 	Leader bool
-	// Entries are the newest messages, at most the window asked for.
+	// Entries are the newest messages, at most the window asked for. Views
+	// share it while it does not change: read it, never write to it.
 	Entries []Entry
 	// Hidden counts older messages held but outside the window.
 	Hidden int
@@ -306,6 +313,13 @@ func notify(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// yield lets the browser run between two costly steps; see Config.Yield.
+func (s *Syncer) yield() {
+	if s.cfg.Yield != nil {
+		s.cfg.Yield()
 	}
 }
 

@@ -96,6 +96,9 @@ func TestTabsShareOneLongPollAndAllReceive(t *testing.T) {
 		}
 		require.Equal(t, 1, leaders, "tab %d: exactly one leader", i)
 	}
+	// The five messages may all come in answers that were not held; the
+	// leader's next poll is held, and never alongside another.
+	eventually(t, "the leader holds a poll", func() bool { return srv.peakHolding() >= 1 })
 	require.Equal(t, 1, srv.peakHolding(), "one held poll for the whole browser")
 
 	// The leader goes away: another tab takes over and keeps receiving.
@@ -306,4 +309,37 @@ func TestUpdatesCoalesceToTheNewestView(t *testing.T) {
 		t.Fatal("no backlog after the newest view")
 	case <-time.After(100 * time.Millisecond):
 	}
+}
+
+// Each costly step of the leader (applying an answer, broadcasting it,
+// writing the cache) first asks Config.Yield for its turn; the page's
+// pacer makes each a browser task of its own.
+func TestLeaderYieldsBeforeCostlySteps(t *testing.T) {
+	srv := newFakeServer()
+	b := newBrowser()
+	join(t, b, srv, "alice")
+	var mu sync.Mutex
+	yields := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	s := chat.NewSyncer(chat.Config{
+		Room: "lobby", API: srv, Store: b.store, Sessions: b.sessions(), Bus: b.bus, Locks: b.locks,
+		PollWait: 2, Yield: func() { mu.Lock(); yields++; mu.Unlock() },
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	eventually(t, "leading", func() bool { return s.View(0).Leader })
+	mu.Lock()
+	before := yields
+	mu.Unlock()
+	srv.post("bob", "hello")
+	eventually(t, "delivered", func() bool { return len(s.View(0).Entries) == 1 })
+	eventually(t, "yielded for apply, broadcast and cache", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return yields-before >= 3
+	})
 }

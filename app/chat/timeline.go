@@ -28,6 +28,8 @@ type Timeline struct {
 
 	entries []Entry // sorted by Seq, unique
 	max     int
+	// rev changes whenever entries do.
+	rev uint64
 	// gapPending carries a gap reported with an empty batch to the next
 	// message that arrives.
 	gapPending bool
@@ -41,6 +43,10 @@ func NewTimeline(max int) *Timeline {
 	}
 	return &Timeline{max: max}
 }
+
+// Rev is a number that changes whenever the entries change: equal revs
+// mean equal entries.
+func (t *Timeline) Rev() uint64 { return t.rev }
 
 // Len is the number of messages held.
 func (t *Timeline) Len() int { return len(t.entries) }
@@ -105,6 +111,7 @@ type Result struct {
 func (t *Timeline) Apply(resp shared.PollResponse) Result {
 	var res Result
 	if resp.Reset || (t.Epoch != "" && resp.Epoch != "" && resp.Epoch != t.Epoch) {
+		t.rev++
 		t.entries = nil
 		t.Next = 0
 		t.gapPending = false
@@ -173,16 +180,19 @@ func (t *Timeline) insert(e Entry) bool {
 	n := len(t.entries)
 	// The common case: a newer message goes at the end.
 	if n == 0 || t.entries[n-1].Seq < e.Seq {
+		t.rev++
 		t.entries = append(t.entries, e)
 		return true
 	}
 	i := sort.Search(n, func(i int) bool { return t.entries[i].Seq >= e.Seq })
 	if i < n && t.entries[i].Seq == e.Seq {
-		if e.GapBefore {
+		if e.GapBefore && !t.entries[i].GapBefore {
+			t.rev++
 			t.entries[i].GapBefore = true
 		}
 		return false
 	}
+	t.rev++
 	t.entries = append(t.entries, Entry{})
 	copy(t.entries[i+1:], t.entries[i:])
 	t.entries[i] = e
@@ -191,6 +201,7 @@ func (t *Timeline) insert(e Entry) bool {
 
 func (t *Timeline) trim() {
 	if over := len(t.entries) - t.max; over > 0 {
+		t.rev++
 		t.entries = append([]Entry(nil), t.entries[over:]...)
 	}
 }

@@ -34,3 +34,17 @@ func TestTwoContextsChat(t *testing.T) {
 	bob.waitFor("alice in members", `[...document.querySelectorAll('[data-testid=members] li')].some(li => li.dataset.name === 'alice')`, 10*time.Second)
 	alice.screenshot("chat")
 }
+
+// "/" with a session goes back to the last room by replacing its history
+// entry: before, it pushed the room's URL after drawing the join form, and
+// Back returned to a "/" that forwarded again, so Back never left.
+func TestRootGoesToLastRoomWithoutANewHistoryEntry(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t)
+	alice := b.firstTab("alice")
+	alice.enterLobby(srv.URL, "alice")
+	before := eval[int](alice, `history.length`)
+	alice.navigate(srv.URL + "/")
+	alice.inRoom("lobby")
+	require.Equal(t, before+1, eval[int](alice, `history.length`), "one entry for the navigation, none for the forward")
+}

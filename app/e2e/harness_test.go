@@ -94,6 +94,11 @@ func setup() error {
 		return fmt.Errorf("make wasm: %v\n%s", err, out)
 	}
 	webDir = filepath.Join(repoRoot, "web")
+	if d := os.Getenv("PARLEY_E2E_WEB"); d != "" {
+		// Another build of the app (web/ with another app.wasm), to
+		// measure a client before and after a change in the same run.
+		webDir = d
+	}
 	return nil
 }
 

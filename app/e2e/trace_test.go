@@ -13,11 +13,14 @@ import (
 
 // traceEvent is one event of a Chromium trace (the JSON trace format).
 type traceEvent struct {
-	Name string          `json:"name"`
-	Cat  string          `json:"cat"`
-	Ph   string          `json:"ph"`
-	Ts   float64         `json:"ts"`  // µs
-	Dur  float64         `json:"dur"` // µs, for complete events
+	Name string  `json:"name"`
+	Cat  string  `json:"cat"`
+	Ph   string  `json:"ph"`
+	Ts   float64 `json:"ts"`  // µs
+	Dur  float64 `json:"dur"` // µs, for complete events
+	// Tdur is the thread's own time in the event (µs): what it ran,
+	// without the time another process held the CPU.
+	Tdur float64         `json:"tdur"`
 	Pid  int             `json:"pid"`
 	Tid  int             `json:"tid"`
 	Args json.RawMessage `json:"args"`

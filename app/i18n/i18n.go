@@ -64,6 +64,8 @@ type Strings struct {
 	Pending        string
 	Queued         string
 	Sent           string
+	Textbook       string // the mark of a post made through /send_msg/
+	TextbookTitle  string
 	Failed         string // %s: the reason
 	Retry          string
 	Discard        string
@@ -158,6 +160,8 @@ var en = Strings{
 	Pending:        "Sending…",
 	Queued:         "Queued, sends when back online",
 	Sent:           "Sent",
+	Textbook:       "textbook",
+	TextbookTitle:  "Posted through the textbook page's /send_msg/: anyone can type this name.",
 	Failed:         "Not sent: %s",
 	Retry:          "Retry",
 	Discard:        "Discard",
@@ -251,6 +255,8 @@ var zh = Strings{
 	Pending:        "发送中…",
 	Queued:         "已排队,恢复连接后发送",
 	Sent:           "已发送",
+	Textbook:       "教科书",
+	TextbookTitle:  "通过教科书页面的 /send_msg/ 发送：任何人都可以填写这个名字。",
 	Failed:         "发送失败:%s",
 	Retry:          "重试",
 	Discard:        "丢弃",

@@ -217,7 +217,7 @@ func TestMessageLogFillsInBlocksNewestFirst(t *testing.T) {
 	l.Entries = entries(1001, 1150, "a")
 	var filled []int
 	var blocks []*msgBlock
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 50; i++ {
 		blocks = l.blocks(l.shown())
 		n := 0
 		for _, b := range blocks {
@@ -249,6 +249,7 @@ func TestMessageLogFillsInBlocksNewestFirst(t *testing.T) {
 	after := l.blocks(l.shown())
 	require.Equal(t, base, l.base)
 	require.Equal(t, blocks[0].Entries, after[0].Entries)
+	require.True(t, &blocks[0].Entries[0] == &after[0].Entries[0], "an unchanged block gets the same slice, which go-app compares at once")
 	require.Len(t, after, len(blocks), "1151 joins the block of 1150")
 	require.Len(t, after[len(after)-1].Entries, 2)
 }

@@ -61,7 +61,7 @@ func (c *composer) Render() app.UI {
 	}
 	return app.Form().Class("composer").OnSubmit(c.submit).Body(
 		app.Label().For(idComposer).Class("sr-only").Text(s.MessageLabel),
-		app.Textarea().
+		disabledIf(app.Textarea(), c.Ctl == nil).
 			ID(idComposer).
 			DataSet("testid", "message").
 			Rows(2).
@@ -69,16 +69,12 @@ func (c *composer) Render() app.UI {
 			Aria("label", s.MessageLabel).
 			Aria("invalid", errMsg != "").
 			Aria("describedby", "composer-error").
-			Disabled(c.Ctl == nil).
 			OnInput(c.onInput).
 			OnKeyDown(c.onKey),
 		app.Div().Class("composer-side").Body(
-			app.Span().Class(pick(over, "counter over", "counter")).Hidden(c.runes <= shared.MaxTextRunes*9/10).
+			hiddenIf(app.Span().Class(pick(over, "counter over", "counter")), c.runes <= shared.MaxTextRunes*9/10).
 				Text(fmt.Sprintf(s.Counter, c.runes, shared.MaxTextRunes)),
-			app.Button().
-				Type("submit").
-				DataSet("testid", "send").
-				Disabled(c.Ctl == nil || over).
+			disabledIf(app.Button().Type("submit").DataSet("testid", "send"), c.Ctl == nil || over).
 				Text(s.SendButton),
 		),
 		app.P().ID("composer-error").Class("error").Role("alert").DataSet("testid", "composer-error").Text(errMsg),

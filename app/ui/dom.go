@@ -99,3 +99,38 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// go-app writes a boolean attribute set to false into the prerendered
+// page as attr="false", and a browser reads any value of a boolean
+// attribute as true: before the wasm ran, "Starting…" was hidden and
+// 简体中文 selected. In the browser go-app sets the DOM property instead,
+// so only the prerendered page was wrong. These set the attribute only
+// when it is true; an absent one is false in both.
+
+func hiddenIf[E interface{ Hidden(bool) E }](e E, on bool) E {
+	if on {
+		return e.Hidden(true)
+	}
+	return e
+}
+
+func disabledIf[E interface{ Disabled(bool) E }](e E, on bool) E {
+	if on {
+		return e.Disabled(true)
+	}
+	return e
+}
+
+func selectedIf[E interface{ Selected(bool) E }](e E, on bool) E {
+	if on {
+		return e.Selected(true)
+	}
+	return e
+}
+
+func readOnlyIf[E interface{ ReadOnly(bool) E }](e E, on bool) E {
+	if on {
+		return e.ReadOnly(true)
+	}
+	return e
+}

@@ -22,14 +22,11 @@ type env struct {
 	client   *api.Client
 	bus      chat.Bus
 	locks    chat.Locker
+	// pace spreads costly steps over browser tasks; see pacer.
+	pace *pacer
 }
 
-// yieldToBrowser sleeps briefly: with every goroutine waiting, the Go
-// runtime returns to the browser's event loop, which then handles input
-// and paints before more Go work runs.
-func yieldToBrowser() { time.Sleep(time.Millisecond) }
-
-func newBrowserEnv() *env {
+func newBrowserEnv(pace *pacer) *env {
 	locks := webLocks{fallback: chat.NewMemLocker()}
 	u := app.Window().URL()
 	return &env{
@@ -38,6 +35,7 @@ func newBrowserEnv() *env {
 		client:   &api.Client{Base: u.Scheme + "://" + u.Host},
 		bus:      broadcastBus{fallback: chat.NewMemBus()},
 		locks:    locks,
+		pace:     pace,
 	}
 }
 
@@ -56,7 +54,7 @@ type roomCtl struct {
 func (e *env) startRoom(room string, window int) *roomCtl {
 	s := chat.NewSyncer(chat.Config{
 		Room: room, API: e.client, Store: e.store, Sessions: e.sessions, Bus: e.bus, Locks: e.locks,
-		Online: online, Window: window,
+		Online: online, Window: window, Yield: e.pace.Wait,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	go s.Run(ctx)

@@ -89,6 +89,7 @@ func Handler(o Options) (http.Handler, error) {
 			SVG:      iconSVG,
 		},
 		Styles:                []string{styleSheet},
+		Scripts:               []string{BootPath},
 		Resources:             staticDir{dir: dir},
 		Version:               wasm.version,
 		WasmContentLength:     strconv.FormatInt(wasm.size, 10),
@@ -102,6 +103,7 @@ func Handler(o Options) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/web/app.wasm", wasm)
 	mux.Handle("/app.js", patchedAppJS{h})
+	mux.HandleFunc(BootPath, serveBoot)
 	mux.Handle("/", h)
 	return mux, nil
 }

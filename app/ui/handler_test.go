@@ -257,10 +257,24 @@ func TestAppJSLoaderPatch(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, strconv.Itoa(len(js)), resp.Header.Get("Content-Length"))
 	s := string(js)
-	require.Contains(t, s, ui.LoaderMarker+`("/web/app.wasm", showProgress)`)
+	require.Contains(t, s, ui.LoaderMarker+`("/web/app.wasm", go, showProgress)`)
 	require.NotContains(t, s, `fetchWithProgress("/web/app.wasm"`, "go-app's wrapping fetch is not called")
-	require.Contains(t, s, "response.clone().body.getReader()")
 	require.Contains(t, s, `const goappWasmContentLength = "60000"`, "progress counts the uncompressed size")
+	require.Contains(t, s, `const total = parseInt(goappWasmContentLength, 10)`)
+	require.Contains(t, s, `early.onProgress(progress, total)`)
+	require.Contains(t, s, "response.clone().body.getReader()", "without the boot script, progress is counted on a clone")
+	require.Contains(t, s, "window.parleyInstantiatedAt = performance.now();\n    go.run(wasm.instance);")
+
+	// The boot script is in the page, a classic script (it runs as soon
+	// as it is here, before the deferred app.js), and compiles the real
+	// response while counting progress on a clone.
+	_, page := get(t, srv.URL+"/")
+	require.Regexp(t, `<script src="`+regexp.QuoteMeta(ui.BootPath)+`">`, string(page))
+	resp, boot := get(t, srv.URL+ui.BootPath)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "javascript")
+	require.Contains(t, string(boot), `WebAssembly.compileStreaming(r)`)
+	require.Contains(t, string(boot), `r.clone().body.getReader()`)
 
 	_, err := ui.PatchAppJS("no loader here")
 	require.Error(t, err)

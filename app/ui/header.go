@@ -23,7 +23,7 @@ type roomHeader struct {
 	Conn        chat.ConnState
 	Leader      bool
 	Installable bool
-	OnLeft      func(app.Context)
+	OnLeft      *callback[func(app.Context)]
 
 	switchErr string
 }
@@ -81,7 +81,7 @@ func (c *roomHeader) leave(ctx app.Context, e app.Event) {
 		_ = cl.Leave(lctx, sess.Token)
 	})
 	if c.OnLeft != nil {
-		c.OnLeft(ctx)
+		c.OnLeft.f(ctx)
 	}
 }
 
@@ -124,15 +124,14 @@ type langSwitch struct {
 
 // Render draws the select.
 func (c *langSwitch) Render() app.UI {
-	return app.Select().
+	return disabledIf(app.Select().
 		Class("lang").
 		ID("lang").
-		Aria("label", c.Str.LangLabel).
-		Disabled(!c.Enabled).
+		Aria("label", c.Str.LangLabel), !c.Enabled).
 		OnChange(c.change).
 		Body(app.Range(i18n.Langs).Slice(func(i int) app.UI {
 			l := i18n.Langs[i]
-			return app.Option().Value(string(l)).Selected(l == c.Lang).Text(i18n.Get(l).LangName)
+			return selectedIf(app.Option().Value(string(l)), l == c.Lang).Text(i18n.Get(l).LangName)
 		}))
 }
 

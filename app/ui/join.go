@@ -33,7 +33,7 @@ type joinForm struct {
 	// NeedJoin is the error code that sent the user back here, if any.
 	NeedJoin string
 	// OnJoined is told the room once the session is saved.
-	OnJoined func(ctx app.Context, room string)
+	OnJoined *callback[func(ctx app.Context, room string)]
 
 	joining bool
 	err     string
@@ -47,7 +47,7 @@ func (c *joinForm) Render() app.UI {
 	if errMsg == "" && c.NeedJoin != "" {
 		errMsg = s.ErrorText(c.NeedJoin)
 	}
-	nameInput := app.Input().
+	nameInput := disabledIf(app.Input(), !enabled).
 		ID(idName).
 		Type("text").
 		DataSet("testid", "name").
@@ -55,7 +55,6 @@ func (c *joinForm) Render() app.UI {
 		Name("name").
 		Required(true).
 		AutoFocus(true).
-		Disabled(!enabled).
 		Aria("invalid", errMsg != "").
 		Aria("describedby", "join-error")
 	if c.Name != "" {
@@ -74,20 +73,15 @@ func (c *joinForm) Render() app.UI {
 			app.Label().For(idName).Text(s.NameLabel),
 			nameInput,
 			app.Label().For(idJoinRoom).Text(s.RoomLabel),
-			app.Input().
+			disabledIf(readOnlyIf(app.Input(), c.Room != ""), !enabled).
 				ID(idJoinRoom).
 				Type("text").
 				DataSet("testid", "room").
 				Name("room").
 				Placeholder(s.RoomsHint).
-				Value(orDefault(c.Room, orDefault(c.lastRoom(), shared.DefaultRoom))).
-				ReadOnly(c.Room != "").
-				Disabled(!enabled),
+				Value(orDefault(c.Room, orDefault(c.lastRoom(), shared.DefaultRoom))),
 			app.P().ID("join-error").Class("error").Role("alert").DataSet("testid", "join-error").Text(errMsg),
-			app.Button().
-				Type("submit").
-				DataSet("testid", "join").
-				Disabled(!enabled || c.joining).
+			disabledIf(app.Button().Type("submit").DataSet("testid", "join"), !enabled || c.joining).
 				Text(pick(c.joining, s.Joining, s.JoinButton)),
 		),
 		app.P().Class("learn").Body(
@@ -145,7 +139,7 @@ func (c *joinForm) join(ctx app.Context, e app.Event) {
 			}
 			chat.SaveLastRoom(env.store, room)
 			if c.OnJoined != nil {
-				c.OnJoined(ctx, room)
+				c.OnJoined.f(ctx, room)
 			}
 		})
 	})

@@ -270,13 +270,13 @@ func (c *lessonPage) Render() app.UI {
 		app.P().Text(s.LessonIntro),
 		app.P().Class("lesson-note").Text(s.LessonLobby),
 		app.Div().Class("lesson-controls").Body(
-			app.Button().Type("button").DataSet("testid", "lesson-send-5").Disabled(!ready).Text(s.Send5).OnClick(c.send5),
-			app.Button().Type("button").DataSet("testid", "lesson-send-1").Disabled(!ready).Text(s.Send1).OnClick(c.send1),
+			disabledIf(app.Button().Type("button").DataSet("testid", "lesson-send-5"), !ready).Text(s.Send5).OnClick(c.send5),
+			disabledIf(app.Button().Type("button").DataSet("testid", "lesson-send-1"), !ready).Text(s.Send1).OnClick(c.send1),
 			app.Form().Class("lesson-own").OnSubmit(c.sendTyped).Body(
 				app.Label().For(idLessonText).Class("sr-only").Text(s.LessonText),
-				app.Input().ID(idLessonText).Type("text").DataSet("testid", "lesson-text").
-					Placeholder(s.LessonText).MaxLength(shared.MaxTextRunes).Disabled(!ready),
-				app.Button().Type("submit").DataSet("testid", "lesson-send-text").Disabled(!ready).Text(s.SendButton),
+				disabledIf(app.Input().ID(idLessonText).Type("text").DataSet("testid", "lesson-text").
+					Placeholder(s.LessonText).MaxLength(shared.MaxTextRunes), !ready),
+				disabledIf(app.Button().Type("submit").DataSet("testid", "lesson-send-text"), !ready).Text(s.SendButton),
 			),
 			app.P().Class("lesson-status").Role("status").Text(pick(c.mounted && !ready, s.LessonStarting, "")),
 			app.P().Class("error").Role("alert").DataSet("testid", "lesson-error").Text(c.err),
@@ -338,11 +338,11 @@ func (c *lessonPage) column(m lesson.Mode) app.UI {
 			app.If(m == lesson.Short, func() app.UI {
 				return app.Div().Class("lesson-interval").Body(
 					app.Label().For(idLessonInterval).Text(s.IntervalLabel),
-					app.Select().ID(idLessonInterval).DataSet("testid", "lesson-interval").
-						Disabled(!c.mounted).OnChange(c.changeInterval).
+					disabledIf(app.Select().ID(idLessonInterval).DataSet("testid", "lesson-interval"),
+						!c.mounted).OnChange(c.changeInterval).
 						Body(app.Range(intervals).Slice(func(i int) app.UI {
 							n := intervals[i]
-							return app.Option().Value(strconv.Itoa(n)).Selected(n == c.interval).Text(fmt.Sprintf(s.IntervalOption, n))
+							return selectedIf(app.Option().Value(strconv.Itoa(n)), n == c.interval).Text(fmt.Sprintf(s.IntervalOption, n))
 						})),
 				)
 			}),

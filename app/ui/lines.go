@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -14,21 +15,39 @@ import (
 // The lines of the log: a block of messages, one message, one of the
 // user's messages still on its way.
 
-// warmUpSample is a hidden piece of log with one line of each kind, which
-// the page renders once after the start (see page.warmUp). It has no ids
-// and no test hooks, so nothing mistakes it for the room.
-func warmUpSample(s *i18n.Strings) app.UI {
+// warmUpSteps is how many steps warmUpSample has.
+const warmUpSteps = 6
+
+// warmUpSample is a hidden piece of log with a line of each kind, which
+// the page renders in steps after the start (see page.warmUp): the first
+// steps add one kind of line each, the last ones update, move and remove
+// lines the way a burst does, so that V8 compiles that code then, a little
+// in each task. It has no ids and no test hooks, so nothing mistakes it
+// for the room.
+func warmUpSample(s *i18n.Strings, step int) app.UI {
 	at := time.Unix(0, 0)
 	es := []chat.Entry{
 		{Message: shared.Message{Seq: 1, Kind: shared.KindJoin, Author: "a", SentAt: at}},
 		{Message: shared.Message{Seq: 2, Kind: shared.KindText, Author: "a", Text: "a", ClientMsgID: "c", SentAt: at}, GapBefore: true},
-		{Message: shared.Message{Seq: 3, Kind: shared.KindText, Author: "b", Text: "b", SentAt: at}},
+		{Message: shared.Message{Seq: 3, Kind: shared.KindText, Author: "b", Text: "b", SentAt: at, Via: shared.ViaTextbook}},
+		{Message: shared.Message{Seq: 4, Kind: shared.KindLeave, Author: "b", SentAt: at}},
+		{Message: shared.Message{Seq: 5, Kind: shared.KindText, Author: "c", Text: "c", SentAt: at}},
+	}
+	var blocks, pending []app.UI
+	switch {
+	case step <= 3:
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[:step], Self: "a"}}
+	case step == 4:
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[:3], Self: "a"}}
+		pending = append(pending, &pendingLine{Str: s, Item: chat.Item{ID: "p", Text: "p", State: chat.ItemPending}, Self: "a"})
+	case step == 5:
+		// The first block loses a line, a second one comes.
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[1:3], Self: "a"}, &msgBlock{Str: s, Entries: es[3:], Self: "a"}}
+	default:
+		blocks = []app.UI{&msgBlock{Str: s, Entries: es[2:], Self: "a"}}
 	}
 	return app.Div().Hidden(true).Aria("hidden", true).Body(
-		app.Ol().Body(
-			&msgBlock{Str: s, Entries: es, Self: "a"},
-			&pendingLine{Str: s, Item: chat.Item{ID: "p", Text: "p", State: chat.ItemPending}, Self: "a"},
-		),
+		app.Ol().Body(append(blocks, pending...)...),
 	)
 }
 
@@ -47,8 +66,15 @@ func (c *msgBlock) Render() app.UI {
 	es := c.Entries
 	return app.Div().Class("block").Body(app.Range(es).Slice(func(i int) app.UI {
 		e := es[i]
-		return &msgLine{Str: c.Str, Entry: e, Own: e.Author == c.Self && c.Self != ""}
+		return &msgLine{Str: c.Str, Entry: e, Own: own(e, c.Self)}
 	}))
+}
+
+// own reports whether the line is the user's own message. A textbook
+// post carries a name anybody typed into /send_msg/: it is never the
+// user's, whatever the name.
+func own(e chat.Entry, self string) bool {
+	return self != "" && e.Author == self && e.Via != shared.ViaTextbook
 }
 
 // msgLine is one message of the log. As a component of its own, a line
@@ -74,26 +100,47 @@ func (c *msgLine) Render() app.UI {
 		}
 		li = app.Li().Class("msg system").Body(
 			gapMark(s, e.GapBefore),
-			app.Span().Text(fmt.Sprintf(f, e.Author)),
+			app.Span().Body(named(f, e.Author)...),
 			timeOf(e.SentAt),
 		)
 	default:
-		li = app.Li().Class(pick(c.Own, "msg own", "msg")).Body(
+		textbook := e.Via == shared.ViaTextbook
+		li = app.Li().Class(pick(c.Own, "msg own", pick(textbook, "msg textbook", "msg"))).Body(
 			gapMark(s, e.GapBefore),
 			app.Div().Class("meta").Body(
-				app.Span().Class("author").Text(e.Author),
+				app.Bdi().Class("author").Text(e.Author),
+				app.If(textbook, func() app.UI {
+					return app.Span().Class("via").DataSet("testid", "textbook").Title(s.TextbookTitle).Text(s.Textbook)
+				}),
 				timeOf(e.SentAt),
 				app.If(c.Own, func() app.UI {
 					return app.Span().Class("status sent").Aria("label", s.Sent).Title(s.Sent).Text("✓")
 				}),
 			),
-			app.P().Class("text").Text(e.Text),
+			app.P().Class("text").Dir("auto").Text(e.Text),
 		)
 		if c.Own && e.ClientMsgID != "" {
 			li = li.DataSet("client-msg-id", e.ClientMsgID).DataSet("state", "sent")
 		}
 	}
 	return li.DataSet("seq", strconv.FormatUint(e.Seq, 10)).DataSet("kind", string(e.Kind))
+}
+
+// named is format's text around its one %s, the name in a bidi isolate of
+// its own: a name in a right-to-left script, or with direction controls
+// (stored before the server refused them), cannot reorder the words and
+// the time after it.
+func named(format, name string) []app.UI {
+	before, after, _ := strings.Cut(format, "%s")
+	var out []app.UI
+	if before != "" {
+		out = append(out, app.Text(before))
+	}
+	out = append(out, app.Bdi().Class("name").Text(name))
+	if after != "" {
+		out = append(out, app.Text(after))
+	}
+	return out
 }
 
 // gapMark is the "messages were missed" marker, shown above the first
@@ -146,10 +193,10 @@ func (c *pendingLine) Render() app.UI {
 		DataSet("state", string(it.State)).
 		Body(
 			app.Div().Class("meta").Body(
-				app.Span().Class("author").Text(c.Self),
+				app.Bdi().Class("author").Text(c.Self),
 				app.Span().Class("status").Text(status),
 			),
-			app.P().Class("text").Text(it.Text),
+			app.P().Class("text").Dir("auto").Text(it.Text),
 			app.If(failed, func() app.UI {
 				return app.Div().Class("retry").Body(
 					app.Button().Type("button").DataSet("testid", "retry").Text(s.Retry).OnClick(c.retry),

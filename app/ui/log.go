@@ -30,8 +30,8 @@ const (
 	// lines one render adds (each costs a few DOM calls from wasm): a room
 	// that opens, or a burst, fills in over a few frames, newest first,
 	// instead of in one long task.
-	blockSize     = 10
-	linesPerFrame = 10
+	blockSize     = 5
+	linesPerFrame = 5
 	// maxEmptyBlocks bounds the empty blocks kept in front of the lines.
 	maxEmptyBlocks = 200
 	// frame is the pause between two renders that fill blocks.
@@ -75,6 +75,10 @@ type messageLog struct {
 	room   string
 	base   uint64
 	filled map[uint64]bool
+	// lines holds each filled block's entries as last rendered: a block
+	// whose messages did not change gets the same slice again, which
+	// go-app's reflect.DeepEqual of its properties settles at once.
+	lines map[uint64][]chat.Entry
 	// more is set while blocks wait for a later frame; scheduled once that
 	// frame is asked for.
 	more, scheduled bool
@@ -189,11 +193,10 @@ func (c *messageLog) Render() app.UI {
 			OnKeyDown(c.onIntent).
 			OnMouseDown(c.onIntent).
 			Body(
-				app.Button().Type("button").Class("older").DataSet("testid", "load-older").
-					Hidden(c.Hidden == 0 && !c.MoreOnServer).
-					Disabled(c.loadingOlder).
+				disabledIf(hiddenIf(app.Button().Type("button").Class("older").DataSet("testid", "load-older"),
+					c.Hidden == 0 && !c.MoreOnServer), c.loadingOlder).
 					Text(pick(c.loadingOlder, s.Loading, s.LoadOlder)).OnClick(c.loadOlder),
-				app.P().Class("empty").Hidden(len(c.Entries) > 0 || len(c.Outbox) > 0).Text(s.Empty),
+				hiddenIf(app.P().Class("empty"), len(c.Entries) > 0 || len(c.Outbox) > 0).Text(s.Empty),
 				app.Ol().Class("messages").Body(
 					app.Range(blocks).Slice(func(i int) app.UI { return blocks[i] }),
 					app.Range(c.Outbox).Slice(func(i int) app.UI {
@@ -295,7 +298,7 @@ func (c *messageLog) blocks(es []chat.Entry) []*msgBlock {
 		// A new room, or too many empty blocks in front: start again from
 		// empty blocks, filled newest first over the next frames. Removing
 		// lines is cheap; the reader at the bottom sees the newest at once.
-		c.room, c.base, c.filled = c.Room, first, map[uint64]bool{}
+		c.room, c.base, c.filled, c.lines = c.Room, first, map[uint64]bool{}, map[uint64][]chat.Entry{}
 	case first < c.base:
 		// Older messages above what is shown (the reader asked for them):
 		// every block moves, once.
@@ -318,7 +321,7 @@ func (c *messageLog) blocks(es []chat.Entry) []*msgBlock {
 				budget -= len(lines)
 				c.filled[b] = true
 			}
-			blk.Entries, blk.Self = lines, c.Self
+			blk.Entries, blk.Self = c.sameLines(b, lines), c.Self
 		default:
 			c.more = true
 		}
@@ -332,5 +335,29 @@ func (c *messageLog) blocks(es []chat.Entry) []*msgBlock {
 			delete(c.filled, b)
 		}
 	}
+	for b := range c.lines {
+		if !c.filled[b] {
+			delete(c.lines, b)
+		}
+	}
 	return blocks
+}
+
+// sameLines returns the slice block b was last rendered with when it holds
+// the same messages as lines, else lines, remembered for the next time.
+func (c *messageLog) sameLines(b uint64, lines []chat.Entry) []chat.Entry {
+	if old, ok := c.lines[b]; ok && len(old) == len(lines) {
+		same := true
+		for i := range old {
+			if old[i].Seq != lines[i].Seq || old[i].GapBefore != lines[i].GapBefore {
+				same = false
+				break
+			}
+		}
+		if same {
+			return old
+		}
+	}
+	c.lines[b] = lines
+	return lines
 }

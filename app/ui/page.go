@@ -54,9 +54,14 @@ type page struct {
 
 	installable bool
 	updateReady bool
-	// warming renders a hidden sample of the log once after the start:
-	// see warmUp.
-	warming bool
+	// warming, when not 0, is the step of the hidden sample of the log
+	// rendered after the start: see warmUp.
+	warming int
+
+	// onLeft and onJoined are the page's callbacks, made once; see
+	// callback.
+	onLeft   *callback[func(app.Context)]
+	onJoined *callback[func(app.Context, string)]
 
 	stopBG   context.CancelFunc
 	unlisten []func()
@@ -77,7 +82,9 @@ func (c *page) OnPreRender(ctx app.Context) {
 func (c *page) OnMount(ctx app.Context) {
 	c.mounted = true
 	c.ctx = ctx
-	c.env = newBrowserEnv()
+	bg, cancel := context.WithCancel(context.Background())
+	c.stopBG = cancel
+	c.env = newBrowserEnv(newPacer(bg))
 	c.version = app.Getenv("GOAPP_VERSION")
 	c.installable = ctx.IsAppInstallable()
 
@@ -85,8 +92,6 @@ func (c *page) OnMount(ctx app.Context) {
 	c.readSession()
 	c.listen(ctx)
 
-	bg, cancel := context.WithCancel(context.Background())
-	c.stopBG = cancel
 	// v10 no longer looks for a new version by itself; a chat tab stays
 	// open for days. Besides this slow tick, the page looks after every
 	// reconnect (a deploy restarts the server), when the network comes
@@ -132,18 +137,35 @@ func followLang(ctx app.Context, store chat.Storage, set func(i18n.Lang)) {
 // page's one thread, and the first poll answer or burst would otherwise
 // pay for compiling the JSON and rendering code in one long task.
 func (c *page) warmUp(bg context.Context) {
-	steps := []func(){
-		chat.WarmUp,
-		func() { c.ctx.Dispatch(func(app.Context) { c.warming = true }) },
-		func() { c.ctx.Dispatch(func(app.Context) { c.warming = false }) },
+	// Each step takes a turn of the pacer; a render's turn lasts until
+	// go-app's frame drew it.
+	render := func(step int) func() {
+		return func() {
+			rendered := make(chan struct{})
+			c.ctx.Dispatch(func(ctx app.Context) {
+				c.warming = step
+				ctx.Defer(func(app.Context) { close(rendered) })
+			})
+			select {
+			case <-rendered:
+			case <-bg.Done():
+			}
+		}
 	}
+	steps := []func(){chat.WarmUp}
+	for i := 1; i <= warmUpSteps; i++ {
+		steps = append(steps, render(i))
+	}
+	steps = append(steps, render(0))
 	for _, step := range steps {
 		select {
 		case <-bg.Done():
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
+		end := c.env.pace.Begin()
 		step()
+		end()
 	}
 }
 
@@ -244,12 +266,17 @@ func (c *page) readSession() {
 }
 
 // route starts the room the URL names; "/" goes back to the last room when
-// there is a session, so a reload lands where the user was.
+// there is a session, so a reload lands where the user was. That is a
+// replaced history entry, not a navigation: the join form is never drawn
+// on the way, and Back does not return to a "/" that forwards again.
 func (c *page) route(ctx app.Context) {
 	room := roomFromPath(ctx.Page().URL().Path)
 	if room == "" {
 		if last := chat.LastRoom(c.env.store); c.self != "" && last != "" {
-			ctx.Navigate(RoomPath(last))
+			u := *ctx.Page().URL()
+			u.Path, u.RawPath = RoomPath(last), ""
+			ctx.Page().ReplaceURL(&u)
+			c.startRoom(last)
 			return
 		}
 		c.stopRoom()
@@ -292,10 +319,11 @@ func (c *page) stopRoom() {
 	c.current.Store(nil)
 }
 
-// pump hands the room's Views to the UI goroutine, one per frame: each
-// View is applied and rendered, then the browser gets its turn (input,
-// paint) before the next, however fast messages arrive. The Syncer keeps
-// the newest View meanwhile, so no work piles up.
+// pump hands the room's Views to the UI goroutine, one per turn of the
+// pacer: each View is applied and rendered in a browser task of its own,
+// and the browser gets its thread (input, paint) before the next, however
+// fast messages arrive. The Syncer keeps the newest View meanwhile, so no
+// work piles up.
 func (c *page) pump(ctl *roomCtl) {
 	updates := ctl.syncer.Updates()
 	for {
@@ -303,6 +331,9 @@ func (c *page) pump(ctl *roomCtl) {
 		case <-ctl.done:
 			return
 		case v := <-updates:
+			// The turn lasts until go-app rendered (in its next frame), so
+			// that no other step shares the render's task.
+			end := c.env.pace.Begin()
 			rendered := make(chan struct{})
 			c.ctx.Dispatch(func(ctx app.Context) {
 				if c.ctl == ctl {
@@ -311,7 +342,7 @@ func (c *page) pump(ctl *roomCtl) {
 				ctx.Defer(func(app.Context) { close(rendered) })
 			})
 			<-rendered
-			yieldToBrowser()
+			end()
 		}
 	}
 }
@@ -364,6 +395,10 @@ func (c *page) Render() app.UI {
 	if c.str == nil {
 		c.str = i18n.Get(i18n.EN)
 	}
+	if c.onLeft == nil {
+		c.onLeft = &callback[func(app.Context)]{c.left}
+		c.onJoined = &callback[func(app.Context, string)]{c.joined}
+	}
 	s := c.str
 	showJoin := c.self == "" || c.room == "" || c.view.NeedJoin != ""
 	// go-app diffs children by position: an element that comes and goes
@@ -376,18 +411,18 @@ func (c *page) Render() app.UI {
 		DataSet("version", c.version).
 		Body(
 			&banners{Str: s, UpdateReady: c.updateReady, MemorySession: c.memSession},
-			app.P().Class("starting").Role("status").Hidden(c.mounted).Text(s.Starting),
+			hiddenIf(app.P().Class("starting").Role("status"), c.mounted).Text(s.Starting),
 			app.If(showJoin, func() app.UI {
 				return &joinForm{
 					Env: c.env, Str: s, Lang: c.lang, Room: c.room, Name: c.self,
-					NeedJoin: c.view.NeedJoin, OnJoined: c.joined,
+					NeedJoin: c.view.NeedJoin, OnJoined: c.onJoined,
 				}
 			}).Else(func() app.UI {
 				return &roomView{
 					Env: c.env, Ctl: c.ctl, Str: s, Lang: c.lang, Self: c.self,
-					View: c.view, Installable: c.installable, OnLeft: c.left,
+					View: c.view, Installable: c.installable, OnLeft: c.onLeft,
 				}
 			}),
-			app.If(c.warming, func() app.UI { return warmUpSample(s) }),
+			app.If(c.warming != 0, func() app.UI { return warmUpSample(s, c.warming) }),
 		)
 }

@@ -23,7 +23,7 @@ type roomView struct {
 	Self        string
 	View        chat.View
 	Installable bool
-	OnLeft      func(app.Context)
+	OnLeft      *callback[func(app.Context)]
 }
 
 // Render draws the room.
@@ -46,6 +46,12 @@ func (c *roomView) Render() app.UI {
 	)
 }
 
+// callback holds a component's callback behind a pointer that the page
+// makes once. go-app compares a component's fields with reflect.DeepEqual,
+// which never finds two funcs equal: a func field made its component
+// render again on every render of its parent.
+type callback[F any] struct{ f F }
+
 // roomNotices says the room is offline (showing cached messages) or
 // stopped by an error. Both are always rendered, hidden when not needed,
 // so nothing shifts the composer's position.
@@ -61,8 +67,8 @@ type roomNotices struct {
 func (c *roomNotices) Render() app.UI {
 	s := c.Str
 	return app.Div().Class("notices").Body(
-		app.P().Class("offline-note").Role("status").DataSet("testid", "offline-note").
-			Hidden(!c.Offline).Text(s.OfflineCached),
+		hiddenIf(app.P().Class("offline-note").Role("status").DataSet("testid", "offline-note"),
+			!c.Offline).Text(s.OfflineCached),
 		app.P().Class("error").Role("alert").Text(pick(c.Fatal != "", s.ErrorText(c.Fatal), "")),
 	)
 }
@@ -81,11 +87,11 @@ type banners struct {
 func (c *banners) Render() app.UI {
 	s := c.Str
 	return app.Div().Class("banners").Body(
-		app.Div().Class("banner").Role("status").DataSet("testid", "update").Hidden(!c.UpdateReady).Body(
+		hiddenIf(app.Div().Class("banner").Role("status").DataSet("testid", "update"), !c.UpdateReady).Body(
 			app.Span().Text(s.UpdateReady),
 			app.Button().Type("button").DataSet("testid", "reload").Text(s.ReloadButton).OnClick(c.reload),
 		),
-		app.P().Class("banner").Role("status").DataSet("testid", "storage").Hidden(!c.MemorySession).
+		hiddenIf(app.P().Class("banner").Role("status").DataSet("testid", "storage"), !c.MemorySession).
 			Text(s.SessionNotStored),
 	)
 }
@@ -114,11 +120,11 @@ func (c *memberList) Render() app.UI {
 				m := ms[i]
 				own := m.Name == c.Self
 				return app.Li().Class(pick(own, "member own", "member")).DataSet("name", m.Name).Body(
-					app.Text(m.Name),
+					app.Bdi().Text(m.Name),
 					app.If(own, func() app.UI { return app.Span().Class("you").Text(" (" + s.You + ")") }),
 				)
 			}),
 		),
-		app.P().Class("hint").Hidden(!c.Alone).Text(s.NobodyHere),
+		hiddenIf(app.P().Class("hint"), !c.Alone).Text(s.NobodyHere),
 	)
 }

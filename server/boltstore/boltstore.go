@@ -5,7 +5,9 @@ package boltstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,17 +26,22 @@ var _ queue.Store = (*Store)(nil)
 // Layout: bucket "rooms" holds one bucket per room, which holds the key
 // "epoch", a bucket "msgs" (8-byte big-endian seq → JSON message; the
 // bucket's own sequence is the room's last seq) and a bucket "ids"
-// (author NUL client_msg_id → seq) for idempotent sends.
+// (author NUL client_msg_id → seq) for idempotent sends. Bucket "meta"
+// holds the file's "incarnation", from which rooms not created yet get
+// their epoch.
 var (
-	bucketRooms = []byte("rooms")
-	bucketMsgs  = []byte("msgs")
-	bucketIDs   = []byte("ids")
-	keyEpoch    = []byte("epoch")
+	bucketRooms    = []byte("rooms")
+	bucketMsgs     = []byte("msgs")
+	bucketIDs      = []byte("ids")
+	bucketMeta     = []byte("meta")
+	keyEpoch       = []byte("epoch")
+	keyIncarnation = []byte("incarnation")
 )
 
 // Store is a queue.Store in a bbolt file.
 type Store struct {
-	db *bolt.DB
+	db          *bolt.DB
+	incarnation string
 }
 
 // Open opens (creating if needed) the database at path. It fails after a
@@ -47,18 +54,36 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	var inc string
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRooms, bucketSessions, bucketPresence, bucketLegacy} {
+		for _, b := range [][]byte{bucketRooms, bucketSessions, bucketPresence, bucketLegacy, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		inc = string(meta.Get(keyIncarnation))
+		if inc == "" {
+			inc = memstore.NewEpoch()
+			return meta.Put(keyIncarnation, []byte(inc))
 		}
 		return nil
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, incarnation: inc}, nil
+}
+
+// pendingEpoch is the epoch of a room that has no bucket yet: LoadRoom
+// reports it without writing anything, and the first append creates the
+// room with it, so a cursor taken before the first message stays valid.
+// The incarnation is the file's, so a new file gives every room a new one.
+// (Nothing deletes a room's bucket; a store that did would have to give
+// the room a fresh random epoch, as redisstore does for a lost meta key.)
+func (s *Store) pendingEpoch(room string) string {
+	sum := sha256.Sum256([]byte(s.incarnation + "\x00" + room))
+	return hex.EncodeToString(sum[:8])
 }
 
 func seqKey(seq uint64) []byte {
@@ -67,9 +92,9 @@ func seqKey(seq uint64) []byte {
 	return k[:]
 }
 
-// roomBucket returns the room's bucket, creating it with a new epoch when
-// create is true; nil when absent and not created.
-func roomBucket(tx *bolt.Tx, room string, create bool) (*bolt.Bucket, error) {
+// roomBucket returns the room's bucket, creating it with its pending epoch
+// when create is true; nil when absent and not created.
+func (s *Store) roomBucket(tx *bolt.Tx, room string, create bool) (*bolt.Bucket, error) {
 	rooms := tx.Bucket(bucketRooms)
 	if b := rooms.Bucket([]byte(room)); b != nil || !create {
 		return b, nil
@@ -84,14 +109,16 @@ func roomBucket(tx *bolt.Tx, room string, create bool) (*bolt.Bucket, error) {
 	if _, err := b.CreateBucket(bucketIDs); err != nil {
 		return nil, err
 	}
-	return b, b.Put(keyEpoch, []byte(memstore.NewEpoch()))
+	return b, b.Put(keyEpoch, []byte(s.pendingEpoch(room)))
 }
 
-// LoadRoom implements queue.Store.
+// LoadRoom implements queue.Store. It writes nothing: a room without a
+// bucket is empty, at its pending epoch, until its first message, so reads
+// of made-up room names cost no write and no fsync and leave no trace.
 func (s *Store) LoadRoom(_ context.Context, room string) (queue.RoomState, error) {
-	var st queue.RoomState
-	load := func(tx *bolt.Tx, create bool) error {
-		b, err := roomBucket(tx, room, create)
+	st := queue.RoomState{Epoch: s.pendingEpoch(room), First: 1}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := s.roomBucket(tx, room, false)
 		if err != nil || b == nil {
 			return err
 		}
@@ -103,16 +130,9 @@ func (s *Store) LoadRoom(_ context.Context, room string) (queue.RoomState, error
 			st.First = binary.BigEndian.Uint64(k)
 		}
 		return nil
-	}
-	// Most loads find the room; only a new room needs a write transaction.
-	if err := s.db.View(func(tx *bolt.Tx) error { return load(tx, false) }); err != nil {
+	})
+	if err != nil {
 		return st, fmt.Errorf("load room %q: %w", room, err)
-	}
-	if st.Epoch != "" {
-		return st, nil
-	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return load(tx, true) }); err != nil {
-		return st, fmt.Errorf("create room %q: %w", room, err)
 	}
 	return st, nil
 }
@@ -122,7 +142,7 @@ func (s *Store) Append(_ context.Context, msgs []shared.Message) ([]queue.Result
 	out := make([]queue.Result, len(msgs))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, m := range msgs {
-			b, err := roomBucket(tx, m.Room, true)
+			b, err := s.roomBucket(tx, m.Room, true)
 			if err != nil {
 				return err
 			}
@@ -178,7 +198,7 @@ func (s *Store) Append(_ context.Context, msgs []shared.Message) ([]queue.Result
 func (s *Store) Range(_ context.Context, room string, from, to uint64, limit int) ([]shared.Message, error) {
 	var out []shared.Message
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := roomBucket(tx, room, false)
+		b, err := s.roomBucket(tx, room, false)
 		if err != nil || b == nil {
 			return err
 		}

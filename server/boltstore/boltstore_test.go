@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/parley-chat/parley/server/boltstore"
 	"github.com/parley-chat/parley/server/queue"
@@ -87,4 +88,56 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
+}
+
+// lastTx returns the file's last committed transaction id and how many
+// rooms it holds, read with bbolt itself after the store is closed.
+func lastTx(t *testing.T, path string) (txid int, rooms int) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	require.NoError(t, db.View(func(tx *bolt.Tx) error {
+		txid = tx.ID()
+		return tx.Bucket([]byte("rooms")).ForEach(func(_, _ []byte) error { rooms++; return nil })
+	}))
+	return txid, rooms
+}
+
+func TestReadsOfEmptyRoomsWriteNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := open(t, path)
+	require.NoError(t, s.Close())
+	tx0, rooms0 := lastTx(t, path)
+	require.Zero(t, rooms0)
+
+	s = open(t, path)
+	for i := range 100 {
+		room := fmt.Sprintf("made-up-%d", i)
+		_, err := s.LoadRoom(ctx, room)
+		require.NoError(t, err)
+		_, err = s.Range(ctx, room, 1, 10, 10)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+	tx1, rooms1 := lastTx(t, path)
+	// Open commits its own init transaction; the reads must add none.
+	require.Equal(t, tx0+1, tx1, "a read committed a write transaction (and an fsync)")
+	require.Zero(t, rooms1)
+
+	// The first message creates the room, at the epoch reads reported.
+	s = open(t, path)
+	st, err := s.LoadRoom(ctx, "made-up-7")
+	require.NoError(t, err)
+	_, err = s.Append(ctx, []shared.Message{{Room: "made-up-7", Kind: shared.KindText, Author: "a", Text: "hi"}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, rooms2 := lastTx(t, path)
+	require.Equal(t, 1, rooms2)
+	s = open(t, path)
+	defer func() { require.NoError(t, s.Close()) }()
+	again, err := s.LoadRoom(ctx, "made-up-7")
+	require.NoError(t, err)
+	require.Equal(t, st.Epoch, again.Epoch)
+	require.Equal(t, uint64(1), again.Last)
 }

@@ -97,6 +97,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.allowNewRoom(r.Context(), r, room); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	msg, dup, err := s.hub.Append(r.Context(), shared.Message{
 		Room: room, Kind: shared.KindText, Author: sess.Name, Text: req.Text, ClientMsgID: req.ClientMsgID,
 	})

@@ -32,6 +32,7 @@ var statusOf = map[string]int{
 	shared.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
 	shared.CodeUnsupportedType:    http.StatusUnsupportedMediaType,
 	shared.CodeRateLimited:        http.StatusTooManyRequests,
+	shared.CodeTooManyRooms:       http.StatusTooManyRequests,
 	shared.CodeCrossSite:          http.StatusForbidden,
 	shared.CodeInternal:           http.StatusInternalServerError,
 	shared.CodeOverCapacity:       http.StatusServiceUnavailable,
@@ -44,8 +45,9 @@ type retryAfter struct {
 	after time.Duration
 }
 
-func (e retryAfter) Error() string { return e.err.Error() }
-func (e retryAfter) Unwrap() error { return e.err }
+func (e retryAfter) Error() string             { return e.err.Error() }
+func (e retryAfter) Unwrap() error             { return e.err }
+func (e retryAfter) RetryAfter() time.Duration { return e.after }
 
 func withRetry(err *shared.Error, after time.Duration) error { return retryAfter{err, after} }
 
@@ -94,9 +96,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case status >= 500:
 		log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
 	}
-	var ra retryAfter
+	// Other packages' errors (session's) say when too, by this method.
+	var ra interface{ RetryAfter() time.Duration }
 	if errors.As(err, &ra) {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((ra.after+time.Second-1)/time.Second))))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((ra.RetryAfter()+time.Second-1)/time.Second))))
 	} else if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}

@@ -76,6 +76,10 @@ func (s *Server) handleLegacySend(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.allowNewRoom(r.Context(), r, room); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	msg := shared.Message{Room: room, Kind: shared.KindText, Author: author, Text: text, Via: shared.ViaTextbook}
 	if _, _, err := s.hub.Append(r.Context(), msg); err != nil {
 		s.writeError(w, r, err)

@@ -152,6 +152,12 @@ func (s *Server) registerMetrics() error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_rooms_in_memory", Help: "Rooms held in memory.",
 		}, func() float64 { return float64(s.hub.Rooms()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_room_evictions_total", Help: "Rooms that left memory, unused (idle, without messages, or the coldest when full).",
+		}, func() float64 { return float64(s.hub.Evictions()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_window_bytes", Help: "Estimated bytes of every room's in-memory window together.",
+		}, func() float64 { return float64(s.hub.WindowBytes()) }),
 	}
 	if s.lot != nil {
 		gauges = append(gauges,

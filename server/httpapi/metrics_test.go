@@ -70,11 +70,13 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, r.status)
 	r = h.doHeader(context.Background(), http.Header{"Origin": {"https://evil.example"}}, "POST", "/api/session", "", formType, "name=x")
 	require.Equal(t, http.StatusForbidden, r.status)
-	h.poll("", "other", "") // a second room
+	h.poll("", "other", "") // a room without messages: read, then gone
 
 	m = h.scrape()
 	require.Equal(t, 0.0, m["parley_held_polls"])
-	require.Equal(t, 2.0, m["parley_rooms_in_memory"])
+	require.Equal(t, 1.0, m["parley_rooms_in_memory"])
+	require.GreaterOrEqual(t, m["parley_room_evictions_total"], 1.0)
+	require.Greater(t, m["parley_window_bytes"], 0.0)
 	require.Equal(t, 3.0, m["parley_messages_appended_total"], "join, one text (its retry not stored again), the textbook post")
 	require.GreaterOrEqual(t, m["parley_deliveries_total"], 2.0, "the join to the second poll, the text to the held one")
 	require.Equal(t, 4.0, m["parley_poll_answer_seconds_count"])

@@ -35,6 +35,9 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := s.session(r)
+	if err == nil {
+		err = s.allowJoin(r, sess, room)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -45,7 +48,10 @@ func (s *Server) handlePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.Wait <= 0 {
 		if sess != nil {
-			s.sessions.Seen(sess, room)
+			if err := s.sessions.Seen(sess, room); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		page, err := s.hub.Read(r.Context(), room, q)
 		s.answer(w, r, start, page, err)

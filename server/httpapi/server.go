@@ -50,6 +50,13 @@ type Config struct {
 	// name) instead of the Manager's per-session limiter: a limiter shared
 	// by instances.
 	SendLimiter Limiter
+	// RoomRate and RoomBurst bound how many new rooms (rooms whose first
+	// message a request would write) one client address may create
+	// (default one every 5 s, burst 10), in this process, unless
+	// RoomLimiter is set (a limiter shared by instances).
+	RoomRate    rate.Limit
+	RoomBurst   int
+	RoomLimiter Limiter
 	// LegacyCursors keeps the textbook endpoints' cursors, one per browser
 	// and name (default: in memory, up to LegacyNames).
 	LegacyCursors session.CursorStore
@@ -86,6 +93,7 @@ type Server struct {
 	ready           func() error
 	sessionLimit    Limiter
 	sendLimit       Limiter
+	roomLimit       Limiter
 	legacySendLimit Limiter
 	trustedProxies  []netip.Prefix
 	legacy          session.CursorStore
@@ -111,6 +119,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionLimiter == nil {
 		cfg.SessionLimiter = newKeyedLimiter(cfg.SessionRate, cfg.SessionBurst, 10000)
 	}
+	if cfg.RoomRate <= 0 {
+		cfg.RoomRate = rate.Every(5 * time.Second)
+	}
+	if cfg.RoomBurst <= 0 {
+		cfg.RoomBurst = 10
+	}
+	if cfg.RoomLimiter == nil {
+		cfg.RoomLimiter = newKeyedLimiter(cfg.RoomRate, cfg.RoomBurst, 10000)
+	}
 	if cfg.LegacyNames <= 0 {
 		cfg.LegacyNames = 10000
 	}
@@ -133,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		ready:           cfg.Ready,
 		sessionLimit:    cfg.SessionLimiter,
 		sendLimit:       cfg.SendLimiter,
+		roomLimit:       cfg.RoomLimiter,
 		legacySendLimit: newKeyedLimiter(cfg.LegacySendRate, cfg.LegacySendBurst, 10000),
 		trustedProxies:  cfg.TrustedProxies,
 		legacy:          cfg.LegacyCursors,

@@ -6,7 +6,9 @@ package memstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"sync"
 
 	"github.com/parley-chat/parley/server/queue"
@@ -22,6 +24,8 @@ const DefaultRetain = 100_000
 // messages; older ones are dropped, which readers see as a gap.
 type Store struct {
 	retain int
+	// incarnation gives the rooms not created yet their epoch.
+	incarnation string
 
 	mu    sync.Mutex
 	rooms map[string]*roomLog
@@ -39,7 +43,7 @@ func New(retain int) *Store {
 	if retain <= 0 {
 		retain = DefaultRetain
 	}
-	return &Store{retain: retain, rooms: make(map[string]*roomLog)}
+	return &Store{retain: retain, incarnation: NewEpoch(), rooms: make(map[string]*roomLog)}
 }
 
 // NewEpoch returns a random epoch string, unique across starts.
@@ -56,17 +60,35 @@ func IDKey(m shared.Message) string { return m.Author + "\x00" + m.ClientMsgID }
 func (s *Store) get(room string) *roomLog {
 	l := s.rooms[room]
 	if l == nil {
-		l = &roomLog{epoch: NewEpoch(), ids: make(map[string]uint64)}
+		l = &roomLog{epoch: s.pendingEpoch(room), ids: make(map[string]uint64)}
 		s.rooms[room] = l
 	}
 	return l
 }
 
-// LoadRoom implements queue.Store.
+// pendingEpoch is the epoch of a room not created yet: LoadRoom reports it
+// and the first append creates the room with it, so reads create nothing
+// and a cursor taken before the first message stays valid.
+func (s *Store) pendingEpoch(room string) string {
+	sum := sha256.Sum256([]byte(s.incarnation + "\x00" + room))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Rooms returns how many rooms the store holds, for tests.
+func (s *Store) Rooms() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+// LoadRoom implements queue.Store. It creates nothing.
 func (s *Store) LoadRoom(_ context.Context, room string) (queue.RoomState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.get(room)
+	l := s.rooms[room]
+	if l == nil {
+		return queue.RoomState{Epoch: s.pendingEpoch(room), First: 1}, nil
+	}
 	first := l.last + 1
 	if len(l.msgs) > 0 {
 		first = l.msgs[0].Seq

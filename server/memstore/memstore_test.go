@@ -46,3 +46,13 @@ func TestEpochDiffersAcrossStores(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, a.Epoch, b.Epoch, "a restarted memory store must announce a new epoch")
 }
+
+func TestReadsCreateNoRoom(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New(0)
+	for i := range 100 {
+		_, err := s.LoadRoom(ctx, fmt.Sprintf("made-up-%d", i))
+		require.NoError(t, err)
+	}
+	require.Zero(t, s.Rooms())
+}

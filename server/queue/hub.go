@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley/shared"
@@ -16,9 +17,20 @@ type Options struct {
 	// History is how many of each room's newest messages are kept in memory
 	// to answer polls without touching the store (default 1000).
 	History int
-	// MaxRooms bounds the rooms held in memory (default 10000); a request for
-	// a new room beyond it fails with over_capacity.
+	// MaxRooms bounds the rooms held in memory (default 10000). A room
+	// beyond it takes the place of the coldest one nobody is reading; when
+	// every room is in use it fails with ErrTooManyRooms. Rooms without
+	// messages, which any read can name, may take a quarter of it.
 	MaxRooms int
+	// IdleTimeout is how long a room nobody reads, waits on or writes to
+	// stays in memory (default 2 min). A room without messages leaves as
+	// soon as nobody uses it.
+	IdleTimeout time.Duration
+	// WindowBytes bounds the memory of all rooms' windows together (an
+	// estimate of the messages' size; default 256 MiB): beyond it the
+	// coldest rooms' windows are trimmed, and their readers are served
+	// from the store, as a reader behind a window always is.
+	WindowBytes int64
 	// MaxBatch bounds how many appends share one store commit (default 256).
 	MaxBatch int
 	// Tick is how finely held reads time out (default 50ms): a read that
@@ -44,6 +56,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRooms <= 0 {
 		o.MaxRooms = 10000
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.WindowBytes <= 0 {
+		o.WindowBytes = 256 << 20
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
@@ -71,6 +89,12 @@ type Hub struct {
 
 	mu    sync.Mutex
 	rooms map[string]*roomSlot
+	// clock counts sweeps: a slot's used is the clock when it was last
+	// pinned, which orders rooms from coldest and times out idle ones
+	// without reading the time on every request.
+	clock     atomic.Int64
+	evictions atomic.Uint64
+	acct      *accounts
 
 	appends    chan appendReq // unbuffered: a send succeeds only when the writer has the request
 	draining   chan struct{}  // closed by Drain: held polls answer at once
@@ -93,10 +117,15 @@ type Hub struct {
 	syncers   sync.WaitGroup
 }
 
+// roomSlot is a room's place in Hub.rooms. pins counts the requests using
+// the room now (taken under Hub.mu, given back without it): a pinned room
+// is never evicted, so a request never sees its room leave under it.
 type roomSlot struct {
 	ready chan struct{}
 	r     *room
 	err   error
+	pins  atomic.Int32
+	used  atomic.Int64
 }
 
 type appendReq struct {
@@ -123,15 +152,20 @@ func New(store Store, opt Options) *Hub {
 		wheel:      newWheel(opt.Tick, time.Now()),
 		fan:        make(chan fanJob, 1024),
 		syncs:      newSyncQueue(),
+		acct:       &accounts{budget: opt.WindowBytes, over: make(chan struct{}, 1)},
 	}
 	var syncCtx context.Context
 	syncCtx, h.stopSyncs = context.WithCancel(context.Background())
 	h.runSync(syncCtx)
 	go h.writer()
-	h.workers.Add(1 + opt.Workers)
+	h.workers.Add(2 + opt.Workers)
 	go func() {
 		defer h.workers.Done()
 		h.wheel.run(h.stop)
+	}()
+	go func() {
+		defer h.workers.Done()
+		h.runSweep(h.stop)
 	}()
 	for range opt.Workers {
 		go func() {
@@ -193,75 +227,18 @@ func (h *Hub) Rooms() int {
 	return len(h.rooms)
 }
 
-// room returns the loaded room, loading it from the store on first use. The
-// load runs once however many requests ask for the room at the same time.
-func (h *Hub) room(ctx context.Context, name string) (*room, error) {
-	h.mu.Lock()
-	s, ok := h.rooms[name]
-	if !ok {
-		if len(h.rooms) >= h.opt.MaxRooms {
-			h.mu.Unlock()
-			return nil, ErrTooManyRooms
-		}
-		s = &roomSlot{ready: make(chan struct{})}
-		h.rooms[name] = s
-		h.mu.Unlock()
-		// One client giving up must not fail the load for the others waiting.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		s.r, s.err = h.load(lctx, name)
-		cancel()
-		if s.err != nil {
-			h.mu.Lock()
-			delete(h.rooms, name)
-			h.mu.Unlock()
-		}
-		close(s.ready)
-		if s.err == nil && h.opt.SyncInterval > 0 {
-			// Notifications that arrived while the room was loading were
-			// dropped (it was not loaded yet): check it once.
-			h.syncs.mark(s.r)
-		}
-	} else {
-		h.mu.Unlock()
-		select {
-		case <-s.ready:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return s.r, s.err
-}
-
-func (h *Hub) load(ctx context.Context, name string) (*room, error) {
-	st, err := h.store.LoadRoom(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: load room %q: %w", ErrStore, name, err)
-	}
-	r := &room{name: name, epoch: st.Epoch, last: st.Last, win: newWindow(h.opt.History)}
-	if st.Last > 0 {
-		from := max(st.First, 1)
-		if st.Last >= uint64(h.opt.History) {
-			from = max(from, st.Last-uint64(h.opt.History)+1)
-		}
-		msgs, err := h.store.Range(ctx, name, from, st.Last, h.opt.History)
-		if err != nil {
-			return nil, fmt.Errorf("%w: load room %q history: %w", ErrStore, name, err)
-		}
-		for _, m := range msgs {
-			r.win.push(m)
-		}
-	}
-	return r, nil
-}
-
 // Append logs m (Room, Kind, Author, Text and ClientMsgID set by the caller)
 // and returns it as stored. When m repeats a ClientMsgID of the same author in
 // the same room, nothing is stored and the original is returned with dup true.
 // A nil error means the store has the message (durably, for a durable store).
 func (h *Hub) Append(ctx context.Context, m shared.Message) (stored shared.Message, dup bool, err error) {
-	if _, err := h.room(ctx, m.Room); err != nil {
+	// The room stays pinned until the writer has published the message
+	// to it, so it cannot be evicted with the message on its way.
+	s, err := h.pin(ctx, m.Room, true)
+	if err != nil {
 		return shared.Message{}, false, err
 	}
+	defer h.unpin(s)
 	m.Seq = 0
 	m.SentAt = h.opt.Now().UTC().Truncate(time.Millisecond)
 	req := appendReq{msg: m, reply: make(chan appendResp, 1)}
@@ -362,167 +339,4 @@ func (h *Hub) commit(batch []appendReq) {
 	for i, res := range results {
 		batch[i].reply <- appendResp{res: res}
 	}
-}
-
-// Query is one read of a room's log.
-type Query struct {
-	// After is the reader's cursor: return messages with seq > After,
-	// waiting up to Wait for one if there are none.
-	After *uint64
-	// Before asks for the page of messages older than this seq; no waiting.
-	Before *uint64
-	// Epoch is the epoch of the reader's cursor; a different one (or an
-	// After beyond the log's end) answers Reset with the latest messages.
-	Epoch string
-	Limit int
-	Wait  time.Duration
-}
-
-// Watch answers q at once when it can, returning the page and a nil
-// Waiter. Otherwise it holds the read and returns its Waiter: rcv is told the
-// answer exactly once, when a message arrives, when q.Wait has passed, when
-// the hub drains or when the Waiter is released; Cancel withdraws it. A held
-// read costs the hub no goroutine and no timer. With neither After nor Before
-// it returns the newest Limit messages at once.
-func (h *Hub) Watch(ctx context.Context, name string, q Query, rcv Receiver) (*Page, *Waiter, error) {
-	if q.Limit <= 0 {
-		q.Limit = shared.DefaultLimit
-	}
-	r, err := h.room(ctx, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch {
-	case q.Before != nil:
-		r.mu.Lock()
-		epoch, last := r.epoch, r.last
-		r.mu.Unlock()
-		msgs, err := h.olderThan(ctx, r, min(*q.Before, last+1), q.Limit)
-		if err != nil {
-			return nil, nil, err
-		}
-		return newPage(r, epoch, msgs, last, false, false), nil, nil
-	case q.After == nil:
-		p, err := h.latest(ctx, r, q.Limit, false)
-		return p, nil, err
-	}
-	after := *q.After
-	if h.opt.SyncInterval > 0 {
-		r.mu.Lock()
-		ahead := (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last
-		r.mu.Unlock()
-		if ahead {
-			// With a shared store the cursor may come from another
-			// instance that is ahead of this one (a load balancer moves
-			// polls freely): catch up with the store before calling the
-			// cursor void.
-			if err := h.syncNow(ctx, r); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	r.mu.Lock()
-	switch {
-	case (q.Epoch != "" && q.Epoch != r.epoch) || after > r.last:
-		r.mu.Unlock()
-		p, err := h.latest(ctx, r, q.Limit, true)
-		return p, nil, err
-	case r.last > after:
-		if r.win.covers(after + 1) {
-			p := r.windowPage(after, q.Limit)
-			r.mu.Unlock()
-			return p, nil, nil
-		}
-		epoch, last := r.epoch, r.last
-		r.mu.Unlock()
-		p, err := h.catchUp(ctx, r, epoch, after, last, q.Limit)
-		return p, nil, err
-	case q.Wait <= 0 || h.isDraining():
-		r.mu.Unlock()
-		return r.emptyAt(after), nil, nil
-	}
-	w := &Waiter{room: r, wheel: h.wheel, rcv: rcv, after: after, limit: q.Limit}
-	r.list(w)
-	r.mu.Unlock()
-	h.wheel.add(w, time.Now().Add(q.Wait))
-	return nil, w, nil
-}
-
-// Read is Watch for a caller that can block: it returns the answer, or
-// ctx's error if ctx ends first. It never returns both.
-func (h *Hub) Read(ctx context.Context, name string, q Query) (*Page, error) {
-	ch := make(chanReceiver, 1)
-	p, w, err := h.Watch(ctx, name, q, ch)
-	if err != nil || w == nil {
-		return p, err
-	}
-	select {
-	case p := <-ch:
-		return p, nil
-	case <-ctx.Done():
-		if w.Cancel() {
-			return nil, ctx.Err()
-		}
-		return <-ch, nil
-	}
-}
-
-// chanReceiver hands the page to a blocked Read.
-type chanReceiver chan *Page
-
-func (c chanReceiver) Deliver(p *Page) { c <- p }
-
-// catchUp serves a reader whose cursor is older than the window from the
-// store, flagging a gap when the store no longer has what follows the cursor.
-func (h *Hub) catchUp(ctx context.Context, r *room, epoch string, after, last uint64, limit int) (*Page, error) {
-	msgs, err := h.store.Range(ctx, r.name, after+1, last, limit)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read room %q from %d: %w", ErrStore, r.name, after+1, err)
-	}
-	if len(msgs) == 0 {
-		r.mu.Lock()
-		msgs = r.win.after(0, limit)
-		r.mu.Unlock()
-	}
-	if len(msgs) == 0 {
-		return newPage(r, epoch, nil, after, true, false), nil
-	}
-	gap := msgs[0].Seq != after+1
-	return newPage(r, epoch, msgs, msgs[len(msgs)-1].Seq, gap, false), nil
-}
-
-func (h *Hub) latest(ctx context.Context, r *room, limit int, reset bool) (*Page, error) {
-	r.mu.Lock()
-	epoch, last := r.epoch, r.last
-	r.mu.Unlock()
-	msgs, err := h.olderThan(ctx, r, last+1, limit)
-	if err != nil {
-		return nil, err
-	}
-	return newPage(r, epoch, msgs, last, false, reset), nil
-}
-
-// olderThan returns the newest up to limit messages with seq < end, oldest
-// first, from the window and, below it, from the store.
-func (h *Hub) olderThan(ctx context.Context, r *room, end uint64, limit int) ([]shared.Message, error) {
-	r.mu.Lock()
-	msgs := r.win.before(end, limit)
-	r.mu.Unlock()
-	need := limit - len(msgs)
-	top := end
-	if len(msgs) > 0 {
-		top = msgs[0].Seq
-	}
-	if need <= 0 || top <= 1 {
-		return msgs, nil
-	}
-	from := uint64(1)
-	if top-1 >= uint64(need) {
-		from = top - uint64(need)
-	}
-	older, err := h.store.Range(ctx, r.name, from, top-1, need)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read room %q history before %d: %w", ErrStore, r.name, top, err)
-	}
-	return append(older, msgs...), nil
 }

@@ -269,13 +269,24 @@ func TestWindowLoadedFromStoreOnFirstUse(t *testing.T) {
 	require.EqualValues(t, 13, send(t, h2, "r", "next").Seq)
 }
 
-func TestMaxRooms(t *testing.T) {
+func TestMaxRoomsCountsOnlyRoomsInUse(t *testing.T) {
 	h := newHub(t, memstore.New(0), queue.Options{MaxRooms: 2})
 	send(t, h, "a", "x")
 	send(t, h, "b", "x")
-	_, err := h.Read(context.Background(), "c", queue.Query{})
+	// Both rooms are idle: a third takes the place of the coldest.
+	send(t, h, "c", "x")
+	require.Equal(t, 2, h.Rooms())
+	require.EqualValues(t, 1, h.Evictions())
+	// Held reads keep b and c in memory: now there is no place.
+	ctx := context.Background()
+	for _, room := range []string{"b", "c"} {
+		p, w, err := h.Watch(ctx, room, queue.Query{After: after(1), Wait: time.Minute}, newRecorder())
+		require.NoError(t, err)
+		require.Nil(t, p)
+		t.Cleanup(func() { w.Cancel() })
+	}
+	_, _, err := h.Append(ctx, shared.Message{Room: "a", Kind: shared.KindText, Author: "t", Text: "y"})
 	require.ErrorIs(t, err, queue.ErrTooManyRooms)
-	send(t, h, "a", "still fine")
 }
 
 // failingStore fails every append, to check that a store failure reaches

@@ -3,6 +3,7 @@ package queue
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parley-chat/parley/shared"
 )
@@ -29,6 +30,22 @@ type room struct {
 	// pages are the other pages answered since the last publish, by
 	// cursor and limit, so readers at one cursor share one encoding.
 	pages map[pageKey]*Page
+	// acct is the hub's: counted is the window's size as acct has it,
+	// unborn whether the room is counted among those without messages.
+	// evicted rooms count for nothing: a late publish (a notification,
+	// or a writer that found the room just before) may still reach one.
+	acct    *accounts
+	counted int64
+	unborn  bool
+	evicted bool
+	// paid is set when Admit let a caller create the room, which has no
+	// message yet; deciding is closed when Admit's pending decision is made.
+	paid     bool
+	deciding chan struct{}
+	// kept is set, once and for good, when the room has a message or is
+	// paid for: it then stays until idle, and a request's unpin need not
+	// take the lock to find out (set under mu, read without it).
+	kept atomic.Bool
 }
 
 type pageKey struct {
@@ -146,6 +163,7 @@ func (r *room) publish(epoch string, msgs []shared.Message) (ws []*Waiter, d *de
 		r.mu.Unlock()
 		return nil, nil, behind
 	}
+	r.account()
 	d = &delivery{room: r, epoch: r.epoch, from: fresh[0].Seq - 1, msgs: fresh}
 	r.empty, r.latest, r.pages = nil, d, nil
 	ws = r.waiters
@@ -184,6 +202,7 @@ func (r *room) replace(epoch string, last uint64, st RoomState, msgs []shared.Me
 	}
 	r.epoch, r.last, r.win = st.Epoch, st.Last, win
 	r.empty, r.latest, r.pages = nil, nil, nil
+	r.account()
 	ws = r.waiters
 	r.waiters = nil
 	r.gen++

@@ -1,6 +1,10 @@
 package queue
 
-import "github.com/parley-chat/parley/shared"
+import (
+	"unsafe"
+
+	"github.com/parley-chat/parley/shared"
+)
 
 // window holds the newest messages of one room, densely: msgs[i].Seq ==
 // first+i. It is a plain data structure with no locking of its own; the room
@@ -8,6 +12,14 @@ import "github.com/parley-chat/parley/shared"
 type window struct {
 	max  int
 	msgs []shared.Message
+	// bytes estimates the memory of msgs, dropped ones included until the
+	// slice is compacted: what Options.WindowBytes bounds.
+	bytes int64
+}
+
+// msgSize estimates the memory m takes in a window.
+func msgSize(m *shared.Message) int64 {
+	return int64(unsafe.Sizeof(*m)) + int64(len(m.Room)+len(m.Author)+len(m.Text)+len(m.ClientMsgID)+len(m.Kind))
 }
 
 func newWindow(max int) *window {
@@ -27,9 +39,14 @@ func (w *window) first() uint64 {
 // max, so push is amortised O(1).
 func (w *window) push(m shared.Message) {
 	w.msgs = append(w.msgs, m)
+	w.bytes += msgSize(&m)
 	if len(w.msgs) > 2*w.max {
+		drop := len(w.msgs) - w.max
+		for i := range drop {
+			w.bytes -= msgSize(&w.msgs[i])
+		}
 		kept := make([]shared.Message, w.max, 2*w.max)
-		copy(kept, w.msgs[len(w.msgs)-w.max:])
+		copy(kept, w.msgs[drop:])
 		w.msgs = kept
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -51,6 +50,17 @@ type Options struct {
 	// SendRate and SendBurst bound each session's sends (default 5/s, 20).
 	SendRate  rate.Limit
 	SendBurst int
+	// MaxRoomsPerSession bounds the rooms a session is present in on this
+	// instance at once (default 16): a poll of one more fails with
+	// too_many_rooms until a presence ends (PresenceGrace after its last
+	// poll). Every join is a message in its room's log.
+	MaxRoomsPerSession int
+	// JoinRate and JoinBurst bound how often a session joins rooms (default
+	// one every 3 s, burst 10): a poll that would join one more fails with
+	// rate_limited. Polls of rooms it is present in are not joins, so
+	// going back and forth between a few rooms never meets the limit.
+	JoinRate  rate.Limit
+	JoinBurst int
 	// Store keeps sessions and presence (default: a new MemStore, this
 	// process only).
 	Store  Store
@@ -83,6 +93,15 @@ func (o *Options) setDefaults() {
 	if o.SendBurst <= 0 {
 		o.SendBurst = 20
 	}
+	if o.MaxRoomsPerSession <= 0 {
+		o.MaxRoomsPerSession = 16
+	}
+	if o.JoinRate <= 0 {
+		o.JoinRate = rate.Every(3 * time.Second)
+	}
+	if o.JoinBurst <= 0 {
+		o.JoinBurst = 10
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -106,6 +125,7 @@ type Session struct {
 	lastActive time.Time
 	touched    time.Time // when the Store last extended its life
 	limiter    *rate.Limiter
+	joins      *rate.Limiter
 	rooms      map[string]*presence
 	held       []*Hold // oldest first
 }
@@ -193,6 +213,7 @@ func (m *Manager) newSession(token, hash, name string, now time.Time) *Session {
 		lastActive: now,
 		touched:    now,
 		limiter:    rate.NewLimiter(m.opt.SendRate, m.opt.SendBurst),
+		joins:      rate.NewLimiter(m.opt.JoinRate, m.opt.JoinBurst),
 		rooms:      make(map[string]*presence),
 	}
 }
@@ -323,279 +344,4 @@ func (m *Manager) queueLocked(o op) {
 	case m.signal <- struct{}{}:
 	default:
 	}
-}
-
-// Hold registers a poll that may wait, from the client address addr ("" if
-// unknown). It fails with over_capacity when MaxHeld polls are held (three
-// quarters of it for polls without a session), and with rate_limited when
-// addr holds MaxHeldPerAddr. With a session (s may be nil) it also keeps s
-// present in room, logging its join if it was not, and when s holds more
-// than MaxHeldPerSession polls it releases the oldest (outside the lock).
-// Done must be called when the poll ends.
-func (m *Manager) Hold(s *Session, room, addr string, r Releaser) (*Hold, error) {
-	m.mu.Lock()
-	live := s != nil && m.byHash[s.hash] == s
-	switch {
-	case m.held >= m.opt.MaxHeld || !live && m.heldAnon >= m.opt.MaxHeld-m.opt.MaxHeld/4:
-		m.mu.Unlock()
-		return nil, shared.Errorf(shared.CodeOverCapacity, "too many clients are waiting; retry shortly")
-	case addr != "" && m.opt.MaxHeldPerAddr > 0 && m.heldBy[addr] >= m.opt.MaxHeldPerAddr:
-		m.mu.Unlock()
-		return nil, shared.Errorf(shared.CodeRateLimited, "too many polls held from this address")
-	}
-	m.held++
-	h := &Hold{s: s, r: r, addr: addr, anon: !live}
-	if addr != "" {
-		m.heldBy[addr]++
-	}
-	if !live {
-		// No session, or it ended between lookup and now: count the poll
-		// but track no presence.
-		m.heldAnon++
-		m.mu.Unlock()
-		h.s = nil
-		return h, nil
-	}
-	p := m.joinLocked(s, room)
-	p.held++
-	h.p = p
-	s.held = append(s.held, h)
-	var evicted *Hold
-	if len(s.held) > m.opt.MaxHeldPerSession {
-		evicted = s.held[0]
-		s.held = s.held[1:]
-	}
-	m.mu.Unlock()
-	if evicted != nil {
-		evicted.r.Release()
-	}
-	return h, nil
-}
-
-// joinLocked makes s present in room here, and asks the Store to make it
-// present (Flush logs its join if it was not present on any instance).
-func (m *Manager) joinLocked(s *Session, room string) *presence {
-	now := m.opt.Now()
-	s.lastActive = now
-	p := s.rooms[room]
-	if p == nil {
-		p = &presence{since: now, lastEnd: now}
-		s.rooms[room] = p
-		// No Hash: the session was live at its lookup just now, and an End
-		// queued after this join must find it joined, so that the log shows
-		// the join and then the leave.
-		m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Since: now, Until: now.Add(m.opt.Grace)}})
-	}
-	return p
-}
-
-// Seen records a poll of s in room that did not wait: s is present there
-// for the grace period from now, as after a held poll ends.
-func (m *Manager) Seen(s *Session, room string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.byHash[s.hash] != s {
-		return
-	}
-	p := m.joinLocked(s, room)
-	p.lastEnd = m.opt.Now()
-}
-
-// Done ends h; calling it again does nothing.
-func (m *Manager) Done(h *Hold) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if h.ended {
-		return
-	}
-	h.ended = true
-	m.held--
-	if h.addr != "" {
-		if m.heldBy[h.addr]--; m.heldBy[h.addr] == 0 {
-			delete(m.heldBy, h.addr)
-		}
-	}
-	if h.anon {
-		m.heldAnon--
-	}
-	if h.s == nil {
-		return
-	}
-	now := m.opt.Now()
-	h.s.lastActive = now
-	h.s.held = slices.DeleteFunc(h.s.held, func(x *Hold) bool { return x == h })
-	h.p.held--
-	h.p.lastEnd = now
-}
-
-// Held returns the number of polls held now.
-func (m *Manager) Held() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.held
-}
-
-// Sweep ends, here, presence that outlived the grace period and sessions
-// that outlived the TTL, as of now, and queues for Flush the renewal of
-// every lease this instance keeps alive, and the expiry of the Store's
-// leases that nobody renewed: each such leave is logged by one instance.
-// Run calls it periodically; tests call it with a fake clock.
-func (m *Manager) Sweep(now time.Time) {
-	m.mu.Lock()
-	for _, s := range m.byHash {
-		held := len(s.held)
-		if held == 0 && now.Sub(s.lastActive) > m.opt.TTL {
-			m.opt.Logger.Debug("session idle here", "name", s.Name)
-			m.dropLocked(s)
-			continue
-		}
-		if held > 0 && now.Sub(s.touched) > m.opt.TTL/4 {
-			// A held poll is activity the Store has not seen.
-			s.touched = now
-			m.queueLocked(op{touch: s.hash})
-		}
-		for _, room := range sortedKeys(s.rooms) {
-			p := s.rooms[room]
-			if p.held == 0 && now.Sub(p.lastEnd) > m.opt.Grace {
-				delete(s.rooms, room)
-				continue
-			}
-			end := p.lastEnd
-			if p.held > 0 {
-				end = now
-			}
-			// A renewal names the session: if it ended elsewhere
-			// meanwhile, its presence is not brought back.
-			m.queueLocked(op{lease: Lease{Room: room, Name: s.Name, Hash: s.hash, Since: p.since, Until: end.Add(m.opt.Grace)}})
-		}
-	}
-	m.swept = true
-	m.mu.Unlock()
-}
-
-// Members returns who is present in room, on any instance, longest
-// present first.
-func (m *Manager) Members(ctx context.Context, room string) ([]shared.Member, error) {
-	ms, err := m.store.Members(ctx, room)
-	if err != nil {
-		return nil, fmt.Errorf("%w: members of %q: %w", ErrStore, room, err)
-	}
-	return ms, nil
-}
-
-// Count returns the number of sessions this instance knows.
-func (m *Manager) Count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.byHash)
-}
-
-// take returns and clears the pending ops, and whether a Sweep asked for
-// the leases to be expired.
-func (m *Manager) take() ([]op, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ops, swept := m.ops, m.swept
-	m.ops, m.swept = nil, false
-	return ops, swept
-}
-
-// maxLeaseBatch bounds the leases of one Store.Present call.
-const maxLeaseBatch = 500
-
-// Run sweeps every interval and flushes presence changes to the Store and
-// their events to emit, in order, until ctx is done. Being the only caller
-// of emit, it guarantees that a leave never overtakes the join before it.
-func (m *Manager) Run(ctx context.Context, interval time.Duration, emit func(context.Context, Event) error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.Sweep(m.opt.Now())
-		case <-m.signal:
-		}
-		m.Flush(ctx, emit)
-	}
-}
-
-// Flush applies the pending presence changes to the Store, in order, and
-// hands the joins and leaves it reports to emit; after a Sweep it also
-// expires the leases nobody renewed. Only one goroutine may call it at a
-// time (Run, or a test in Run's place). A change the Store fails is
-// logged and dropped: the next Sweep renews every live lease, and a
-// presence the Store did not have is then joined.
-func (m *Manager) Flush(ctx context.Context, emit func(context.Context, Event) error) {
-	ops, swept := m.take()
-	emitAll := func(kind shared.Kind, ps []Presence) {
-		for _, p := range ps {
-			e := Event{Room: p.Room, Name: p.Name, Kind: kind}
-			if err := emit(ctx, e); err != nil {
-				m.opt.Logger.Warn("presence event not logged", "room", e.Room, "name", e.Name, "kind", e.Kind, "err", err)
-			}
-		}
-	}
-	for len(ops) > 0 {
-		o := ops[0]
-		switch {
-		case o.leaveAll != "":
-			ops = ops[1:]
-			rooms, err := m.store.LeaveAll(ctx, o.leaveAll)
-			if err != nil {
-				m.opt.Logger.Warn("presence not ended", "name", o.leaveAll, "err", err)
-			}
-			ps := make([]Presence, len(rooms))
-			for i, r := range rooms {
-				ps[i] = Presence{Room: r, Name: o.leaveAll}
-			}
-			emitAll(shared.KindLeave, ps)
-		case o.touch != "":
-			ops = ops[1:]
-			if _, _, err := m.store.TouchSession(ctx, o.touch, m.opt.Now(), m.opt.TTL); err != nil {
-				m.opt.Logger.Warn("session not renewed", "err", err)
-			}
-		default:
-			// Consecutive leases go to the Store together, up to a bound
-			// that keeps one Redis script short.
-			n := 1
-			for n < len(ops) && n < maxLeaseBatch && ops[n].leaveAll == "" && ops[n].touch == "" {
-				n++
-			}
-			leases := make([]Lease, n)
-			for i := range leases {
-				leases[i] = ops[i].lease
-			}
-			ops = ops[n:]
-			joined, err := m.store.Present(ctx, leases)
-			if err != nil {
-				m.opt.Logger.Warn("presence not renewed", "leases", len(leases), "err", err)
-				continue
-			}
-			var ps []Presence
-			for i, j := range joined {
-				if j {
-					ps = append(ps, Presence{Room: leases[i].Room, Name: leases[i].Name})
-				}
-			}
-			emitAll(shared.KindJoin, ps)
-		}
-	}
-	if swept {
-		ps, err := m.store.Expire(ctx, m.opt.Now())
-		if err != nil {
-			m.opt.Logger.Warn("presence not expired", "err", err)
-		}
-		emitAll(shared.KindLeave, ps)
-	}
-}
-
-func sortedKeys[V any](mp map[string]V) []string {
-	keys := make([]string, 0, len(mp))
-	for k := range mp {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

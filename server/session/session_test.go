@@ -294,3 +294,34 @@ func TestAnonymousPollsCannotLockOutSessions(t *testing.T) {
 	m2.Done(h)
 	require.Equal(t, 2, m2.Held())
 }
+
+func TestJoinsAreLimitedAndRoomsCapped(t *testing.T) {
+	c := testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	m := session.NewManager(session.Options{Grace: 30 * time.Second, Now: c.Now, MaxRoomsPerSession: 4, JoinRate: 1, JoinBurst: 3})
+	s, err := m.Create(bg, "alice")
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, m.Seen(s, fmt.Sprint("r", i)))
+	}
+	err = m.Seen(s, "r3")
+	require.Equal(t, shared.CodeRateLimited, shared.ErrorCode(err))
+	var re session.RetryError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, time.Second, re.RetryAfter())
+	// Rooms it is in are not joins.
+	for i := range 3 {
+		require.NoError(t, m.Seen(s, fmt.Sprint("r", i)))
+	}
+	c.Add(time.Second)
+	require.NoError(t, m.Seen(s, "r3"))
+	c.Add(time.Second)
+	_, err = m.Hold(s, "r4", "", session.ReleaseFunc(func() {}))
+	require.Equal(t, shared.CodeTooManyRooms, shared.ErrorCode(err))
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 28*time.Second, re.RetryAfter(), "when the first presence without a held poll ends (r0-r2, last seen 2 s ago)")
+	require.Len(t, events(t, m), 4)
+	c.Add(30 * time.Second)
+	m.Sweep(c.Now())
+	_, err = m.Hold(s, "r4", "", session.ReleaseFunc(func() {}))
+	require.NoError(t, err)
+}

@@ -44,6 +44,21 @@ func Run(t *testing.T, newStore Factory) {
 		require.Empty(t, msgs)
 	})
 
+	t.Run("FirstAppendKeepsTheEpochOfTheEmptyRoom", func(t *testing.T) {
+		// A read of a room with no messages creates nothing, yet the
+		// cursor it hands out must stay valid once the room is created.
+		s := newStore(t)
+		before, err := s.LoadRoom(ctx, "fresh")
+		require.NoError(t, err)
+		require.Zero(t, before.Last)
+		_, err = s.Append(ctx, []shared.Message{text("fresh", "x", "1", "")})
+		require.NoError(t, err)
+		after, err := s.LoadRoom(ctx, "fresh")
+		require.NoError(t, err)
+		require.Equal(t, before.Epoch, after.Epoch)
+		require.Equal(t, uint64(1), after.Last)
+	})
+
 	t.Run("AppendAssignsDenseSeqsPerRoom", func(t *testing.T) {
 		s := newStore(t)
 		res, err := s.Append(ctx, []shared.Message{

@@ -9,6 +9,10 @@ import (
 )
 
 func main() {
+	// The start benchmark (TestStartSideBySide) splits Go's start into the
+	// runtime's and packages' initialisation (before this line) and the
+	// app's first render (after it).
+	app.Window().Set("parleyMainAt", app.Window().Get("performance").Call("now"))
 	ui.Routes()
 	app.RunWhenOnBrowser()
 }

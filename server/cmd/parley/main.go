@@ -57,6 +57,10 @@ type config struct {
 	maxConnsPerAddr int
 	maxRooms        int
 	readTimeout     time.Duration
+	roomIdle        time.Duration
+	windowMB        int
+	roomRate        float64
+	roomsPerSession int
 	sendRate        float64
 	sessionRate     float64
 	logLevel        string
@@ -90,7 +94,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.maxPolls, "max-polls", 10000, "polls held at once before answering 503 (three quarters of them at most without a session)")
 	fs.IntVar(&c.maxPollsPerAddr, "max-polls-per-addr", 1000, "polls held at once from one client address (IPv4, or IPv6 /64) before answering 429; -1: no bound (load tests on loopback)")
 	fs.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", 1100, "connections open at once from one client address (IPv4, or IPv6 /64; -trusted-proxies exempt); beyond, closed at accept. Above -max-polls-per-addr, so a busy address gets 429s, not dropped connections; -1: no bound")
-	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory before refusing new ones")
+	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "rooms held in memory; beyond it the coldest unused room leaves, and new rooms are refused only when every room is in use")
+	fs.DurationVar(&c.roomIdle, "room-idle", 2*time.Minute, "how long a room nobody reads or writes stays in memory")
+	fs.IntVar(&c.windowMB, "window-mb", 256, "MiB of messages all rooms together keep in memory to answer polls (-history per room at most); beyond it the coldest rooms' polls read the store")
+	fs.Float64Var(&c.roomRate, "room-rate", 0.2, "new rooms per second one client address may create by sending (burst 10)")
+	fs.IntVar(&c.roomsPerSession, "rooms-per-session", 16, "rooms one session may be present in at once")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request; a body slower than this is answered 400 bad_request")
 	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
 	fs.Float64Var(&c.sessionRate, "session-rate", 1, "sessions per second one client address may create (burst 20)")
@@ -137,8 +145,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-rooms must be at least 1")
 	case c.readTimeout < 100*time.Millisecond:
 		return c, errors.New("-read-timeout must be at least 100ms")
-	case c.sendRate <= 0 || c.sessionRate <= 0:
-		return c, errors.New("-send-rate and -session-rate must be positive")
+	case c.sendRate <= 0 || c.sessionRate <= 0 || c.roomRate <= 0:
+		return c, errors.New("-send-rate, -session-rate and -room-rate must be positive")
+	case c.roomIdle < time.Second || c.windowMB < 1 || c.roomsPerSession < 1:
+		return c, errors.New("-room-idle must be at least 1s, -window-mb and -rooms-per-session at least 1")
 	case c.textbookRate < 0:
 		return c, errors.New("-textbook-rate must not be negative")
 	case (c.tlsCert == "") != (c.tlsKey == ""):
@@ -185,7 +195,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	metrics := httpapi.NewMetrics()
-	hub := queue.New(metrics.Store(store), queue.Options{History: c.history, MaxRooms: c.maxRooms, SyncInterval: be.syncInterval, Logger: log})
+	hub := queue.New(metrics.Store(store), queue.Options{History: c.history, MaxRooms: c.maxRooms, IdleTimeout: c.roomIdle, WindowBytes: int64(c.windowMB) << 20, SyncInterval: be.syncInterval, Logger: log})
 	defer hub.Close()
 	var ready func() error
 	if be.follow != nil {
@@ -193,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready, stopFollow = be.follow(hub)
 		defer stopFollow() // before hub.Close, which the deferred calls run after
 	}
-	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), SendBurst: sendBurst, MaxHeld: c.maxPolls, MaxHeldPerAddr: c.maxPollsPerAddr, Store: be.sessions, Logger: log})
+	sessions := session.NewManager(session.Options{TTL: c.sessionTTL, SendRate: rate.Limit(c.sendRate), SendBurst: sendBurst, MaxHeld: c.maxPolls, MaxHeldPerAddr: c.maxPollsPerAddr, MaxRoomsPerSession: c.roomsPerSession, Store: be.sessions, Logger: log})
 	lot, err := park.New(park.Options{Logger: log})
 	if err != nil {
 		return err
@@ -215,7 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	api, err := httpapi.New(httpapi.Config{
 		Hub: hub, Sessions: sessions, UI: uiHandler, Logger: log, Lot: lot,
 		SessionRate: rate.Limit(c.sessionRate), SessionBurst: sessionBurst, Ready: ready, LegacyCursors: be.cursors,
-		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit, TrustedOrigins: splitList(c.origins),
+		SendLimiter: be.sendLimit, SessionLimiter: be.sessionLimit, RoomRate: rate.Limit(c.roomRate), RoomBurst: roomBurst, RoomLimiter: be.roomLimit, TrustedOrigins: splitList(c.origins),
 		LegacySendRate: textbookRate, TrustedProxies: proxies,
 		Metrics: metrics, MetricsElsewhere: c.metricsAddr != "",
 	})

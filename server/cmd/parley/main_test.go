@@ -732,26 +732,31 @@ func TestParseConfigDefaults(t *testing.T) {
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
 		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 10000, logLevel: "info",
 		readTimeout: 30 * time.Second, sendRate: 5, sessionRate: 1, textbookRate: 1, retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
+		roomIdle: 2 * time.Minute, windowMB: 256, roomRate: 0.2, roomsPerSession: 16,
 	}, c)
 }
 
 func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	vars := map[string]string{
-		"PARLEY_ADDR":            "127.0.0.1:9999",
-		"PARLEY_STORE":           "memory",
-		"PARLEY_DATA":            "/tmp/x.db",
-		"PARLEY_WEB":             "/srv/web",
-		"PARLEY_HISTORY":         "50",
-		"PARLEY_SESSION_TTL":     "30s",
-		"PARLEY_MAX_POLLS":       "7",
-		"PARLEY_MAX_ROOMS":       "8",
-		"PARLEY_LOG_LEVEL":       "debug",
-		"PARLEY_SEND_RATE":       "50",
-		"PARLEY_SESSION_RATE":    "2.5",
-		"PARLEY_REDIS":           "redis://10.0.0.1:6379/2",
-		"PARLEY_REDIS_PREFIX":    "chat:",
-		"PARLEY_TEXTBOOK_RATE":   "0",
-		"PARLEY_TRUSTED_ORIGINS": "https://a.example, https://b.example",
+		"PARLEY_ADDR":              "127.0.0.1:9999",
+		"PARLEY_STORE":             "memory",
+		"PARLEY_DATA":              "/tmp/x.db",
+		"PARLEY_WEB":               "/srv/web",
+		"PARLEY_HISTORY":           "50",
+		"PARLEY_SESSION_TTL":       "30s",
+		"PARLEY_MAX_POLLS":         "7",
+		"PARLEY_MAX_ROOMS":         "8",
+		"PARLEY_LOG_LEVEL":         "debug",
+		"PARLEY_SEND_RATE":         "50",
+		"PARLEY_SESSION_RATE":      "2.5",
+		"PARLEY_REDIS":             "redis://10.0.0.1:6379/2",
+		"PARLEY_REDIS_PREFIX":      "chat:",
+		"PARLEY_TEXTBOOK_RATE":     "0",
+		"PARLEY_TRUSTED_ORIGINS":   "https://a.example, https://b.example",
+		"PARLEY_ROOM_IDLE":         "30s",
+		"PARLEY_WINDOW_MB":         "64",
+		"PARLEY_ROOM_RATE":         "1",
+		"PARLEY_ROOMS_PER_SESSION": "4",
 	}
 	c, err := parseConfig(nil, env(vars), io.Discard)
 	require.NoError(t, err)
@@ -759,6 +764,7 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
 		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 8, logLevel: "debug",
 		readTimeout: 30 * time.Second, sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example", retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
+		roomIdle: 30 * time.Second, windowMB: 64, roomRate: 1, roomsPerSession: 4,
 	}, c)
 	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
 	proxies, err := parsePrefixes("10.0.0.0/8, 192.0.2.7,::1, 10.1.2.3/8")
@@ -794,6 +800,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"tiny read timeout", []string{"-read-timeout", "10ms"}, nil, "-read-timeout must be at least 100ms"},
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
+		{"zero room rate", []string{"-room-rate", "0"}, nil, "must be positive"},
+		{"short room idle", []string{"-room-idle", "10ms"}, nil, "-room-idle must be at least 1s"},
+		{"zero rooms per session", []string{"-rooms-per-session", "0"}, nil, "-rooms-per-session at least 1"},
 		{"negative textbook rate", []string{"-textbook-rate", "-1"}, nil, "-textbook-rate must not be negative"},
 		{"zero conns per addr", []string{"-max-conns-per-addr", "0"}, nil, "-max-conns-per-addr must be at least 1, or -1"},
 		{"negative retention", []string{"-retain-age", "-1h"}, nil, "-retain-messages and -retain-age must not be negative"},

@@ -30,6 +30,7 @@ const retainEvery = time.Minute
 const (
 	sendBurst    = 20
 	sessionBurst = 20
+	roomBurst    = 10
 )
 
 // backend is the message store run serves from, and what a store shared
@@ -41,9 +42,9 @@ type backend struct {
 	sessions session.Store
 	// cursors keeps the textbook readers' cursors; nil for memory.
 	cursors session.CursorStore
-	// sendLimit and sessionLimit are rate limiters shared by instances;
-	// nil for this process's own.
-	sendLimit, sessionLimit httpapi.Limiter
+	// sendLimit, sessionLimit and roomLimit are rate limiters shared by
+	// instances; nil for this process's own.
+	sendLimit, sessionLimit, roomLimit httpapi.Limiter
 	// syncInterval is queue.Options.SyncInterval: set for a shared store.
 	syncInterval time.Duration
 	// upkeep, when set, is the store's own background work (bolt's
@@ -73,7 +74,8 @@ func openBackend(ctx context.Context, c config, log *slog.Logger) (*backend, err
 			return nil, fmt.Errorf("-store redis: %w", err)
 		}
 		return &backend{store: rs, sessions: rs.Sessions(), cursors: rs.Sessions(), syncInterval: redisSyncInterval,
-			sendLimit: rs.NewLimiter(c.sendRate, sendBurst), sessionLimit: rs.NewLimiter(c.sessionRate, sessionBurst), follow: func(hub *queue.Hub) (func() error, func()) {
+			sendLimit: rs.NewLimiter(c.sendRate, sendBurst), sessionLimit: rs.NewLimiter(c.sessionRate, sessionBurst),
+			roomLimit: rs.NewLimiter(c.roomRate, roomBurst), follow: func(hub *queue.Hub) (func() error, func()) {
 				return followRedis(rs, hub, log)
 			}}, nil
 	default:
