@@ -197,6 +197,23 @@ var attacks = []attack{
 		run:  holdConnections,
 	},
 	{
+		name: "15 new rooms at once from one session, each created by a first message",
+		want: []answer{{429, shared.CodeRateLimited}},
+		ok:   []int{201},
+		run: func(ctx context.Context, h *hostile) ([]answer, error) {
+			tok, err := h.join(ctx, 34, "roomer")
+			if err != nil {
+				return nil, err
+			}
+			hc := h.client(34)
+			var out []answer
+			for i := range 15 {
+				out = append(out, do(ctx, hc, h.base, req{"POST", fmt.Sprintf("/api/rooms/bulk-%d/messages", i), `{"text":"first"}`, jsonType(tok)}))
+			}
+			return out, nil
+		},
+	},
+	{
 		name: "30 sessions at once from one address",
 		want: []answer{{429, shared.CodeRateLimited}},
 		ok:   []int{201},
