@@ -8,7 +8,7 @@ BIN      := bin
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load bench-lesson bench-peers bench-cluster lint tools clean
+.PHONY: all run run-cluster build server test unit fuzz bench bench-core bench-load bench-lesson bench-peers bench-cluster soak lint tools clean
 
 all: build
 
@@ -27,6 +27,7 @@ server: tools
 	$(GO) build -trimpath -o $(BIN)/parley ./server/cmd/parley
 	$(GO) build -trimpath -o $(BIN)/parley-load ./server/cmd/parley-load
 	$(GO) build -trimpath -o $(BIN)/parley-peers ./server/cmd/parley-peers
+	$(GO) build -trimpath -o $(BIN)/parley-soak ./server/cmd/parley-soak
 
 ## test: lint, then every test with -race (Chromium end to end, Redis, nginx and subprocesses included), then brief fuzzing
 test: tools lint wasm chromium redis nginx unit fuzz
@@ -75,6 +76,11 @@ bench-cluster: server redis nginx
 # The packages the browser build compiles (the e2e tests drive Chromium from
 # the host, so they are not among them).
 WASM_PKGS = $(shell $(GO) list ./app/... ./shared/... | grep -v /app/e2e)
+
+## soak: SOAK (default 30m) of mixed traffic against bin/parley; fails unless RSS, goroutines, fds and the bolt file are flat over the last third; flags for parley go in SOAK_ARGS="..."
+SOAK ?= 30m
+soak: server
+	./$(BIN)/parley-soak -parley $(BIN)/parley -duration $(SOAK) -server-args "$(SOAK_ARGS)"
 
 ## lint: gofmt, go vet (server and wasm builds), staticcheck
 lint: tools

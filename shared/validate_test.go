@@ -157,15 +157,25 @@ func FuzzNormalizeText(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := shared.NormalizeText(in)
+		// What the rules say of in, worked out here independently: the
+		// text as stored (line ends made \n, nothing else changed) and
+		// whether each rule holds.
+		lf := strings.ReplaceAll(strings.ReplaceAll(in, "\r\n", "\n"), "\r", "\n")
+		controls := strings.IndexFunc(lf, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0
+		good := utf8.ValidString(in) && utf8.RuneCountInString(lf) <= shared.MaxTextRunes && !controls &&
+			hasVisible(lf) && longestMarkRun(lf) <= shared.MaxMarksInRow
 		if err != nil {
-			if shared.ErrorCode(err) == shared.CodeInternal {
-				t.Fatalf("untyped error for %q: %v", in, err)
+			if code := shared.ErrorCode(err); code != shared.CodeTextEmpty && code != shared.CodeTextTooLong && code != shared.CodeTextInvalid {
+				t.Fatalf("wrong code for %q: %v", in, err)
+			}
+			if good {
+				t.Fatalf("refused a text every rule allows, %q: %v", in, err)
 			}
 			return
 		}
-		if !utf8.ValidString(out) || strings.TrimSpace(out) == "" || utf8.RuneCountInString(out) > shared.MaxTextRunes || strings.ContainsRune(out, '\r') ||
-			!hasVisible(out) || longestMarkRun(out) > shared.MaxMarksInRow {
-			t.Fatalf("accepted bad text %q from %q", out, in)
+		if !good || out != lf {
+			t.Fatalf("accepted %q as %q: not valid UTF-8, over %d runes, a control character, nothing visible, over %d marks in a row, or changed beyond its line ends",
+				in, out, shared.MaxTextRunes, shared.MaxMarksInRow)
 		}
 		again, err := shared.NormalizeText(out)
 		if err != nil || again != out {
@@ -191,6 +201,18 @@ func FuzzNormalizeName(f *testing.F) {
 		if out == "" || out != strings.TrimSpace(out) || utf8.RuneCountInString(out) > shared.MaxNameRunes ||
 			!norm.NFC.IsNormalString(out) || !hasVisible(out) || longestMarkRun(out) > shared.MaxMarksInRow {
 			t.Fatalf("accepted bad name %q from %q", out, in)
+		}
+		// No control character, line or paragraph separator, and no bidi
+		// control: a name must not turn the rest of its line around.
+		if i := strings.IndexFunc(out, func(r rune) bool {
+			return unicode.In(r, unicode.Cc, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
+		}); i >= 0 {
+			t.Fatalf("accepted %q with a control, separator or bidi control at byte %d", out, i)
+		}
+		// The name is what was sent, trimmed and in NFC; nothing else
+		// changes (no replacement characters, no case folding).
+		if out != norm.NFC.String(strings.TrimSpace(in)) {
+			t.Fatalf("accepted %q as %q: changed beyond trimming and NFC", in, out)
 		}
 		// Nothing that draws nothing stands alone: the only invisible
 		// characters left are joiners and variation selectors, each right

@@ -56,6 +56,7 @@ type config struct {
 	maxPollsPerAddr int
 	maxConnsPerAddr int
 	maxRooms        int
+	readTimeout     time.Duration
 	roomIdle        time.Duration
 	windowMB        int
 	roomRate        float64
@@ -98,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.windowMB, "window-mb", 256, "MiB of messages all rooms together keep in memory to answer polls (-history per room at most); beyond it the coldest rooms' polls read the store")
 	fs.Float64Var(&c.roomRate, "room-rate", 0.2, "new rooms per second one client address may create by sending (burst 10)")
 	fs.IntVar(&c.roomsPerSession, "rooms-per-session", 16, "rooms one session may be present in at once")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time to read a whole request; a body slower than this is answered 400 bad_request")
 	fs.Float64Var(&c.sendRate, "send-rate", 5, "messages per second one session may send (burst 20)")
 	fs.Float64Var(&c.sessionRate, "session-rate", 1, "sessions per second one client address may create (burst 20)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -141,6 +143,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-max-conns-per-addr must be at least 1, or -1 for no bound")
 	case c.maxRooms < 1:
 		return c, errors.New("-max-rooms must be at least 1")
+	case c.readTimeout < 100*time.Millisecond:
+		return c, errors.New("-read-timeout must be at least 100ms")
 	case c.sendRate <= 0 || c.sessionRate <= 0 || c.roomRate <= 0:
 		return c, errors.New("-send-rate, -session-rate and -room-rate must be positive")
 	case c.roomIdle < time.Second || c.windowMB < 1 || c.roomsPerSession < 1:
@@ -266,7 +270,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ReadTimeout:       30 * time.Second,
+		ReadTimeout:       c.readTimeout,
 		// Longer than the longest poll (MaxWaitSeconds), so a held poll is
 		// never cut off before it answers.
 		WriteTimeout: shared.MaxWaitSeconds*time.Second + 15*time.Second,

@@ -731,7 +731,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.Equal(t, config{
 		addr: "127.0.0.1:8080", store: "bolt", data: "./data/parley.db", web: "./web",
 		redis: "redis://127.0.0.1:6379/0", redisPrefix: "parley:", history: 1000, sessionTTL: 2 * time.Minute, maxPolls: 10000, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 10000, logLevel: "info",
-		sendRate: 5, sessionRate: 1, textbookRate: 1, retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
+		readTimeout: 30 * time.Second, sendRate: 5, sessionRate: 1, textbookRate: 1, retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
 		roomIdle: 2 * time.Minute, windowMB: 256, roomRate: 0.2, roomsPerSession: 16,
 	}, c)
 }
@@ -763,7 +763,7 @@ func TestParseConfigEnvFallbackAndFlagsWin(t *testing.T) {
 	require.Equal(t, config{
 		addr: "127.0.0.1:9999", store: "memory", data: "/tmp/x.db", web: "/srv/web",
 		redis: "redis://10.0.0.1:6379/2", redisPrefix: "chat:", history: 50, sessionTTL: 30 * time.Second, maxPolls: 7, maxPollsPerAddr: 1000, maxConnsPerAddr: 1100, maxRooms: 8, logLevel: "debug",
-		sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example", retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
+		readTimeout: 30 * time.Second, sendRate: 50, sessionRate: 2.5, textbookRate: 0, origins: "https://a.example, https://b.example", retainMessages: 100_000, retainAge: 30 * 24 * time.Hour,
 		roomIdle: 30 * time.Second, windowMB: 64, roomRate: 1, roomsPerSession: 4,
 	}, c)
 	require.Equal(t, []string{"https://a.example", "https://b.example"}, splitList(c.origins))
@@ -797,6 +797,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad store variable", nil, map[string]string{"PARLEY_STORE": "sqlite"}, `not "sqlite"`},
 		{"zero max polls", []string{"-max-polls", "0"}, nil, "-max-polls must be at least 1"},
 		{"negative max rooms", []string{"-max-rooms", "-3"}, nil, "-max-rooms must be at least 1"},
+		{"tiny read timeout", []string{"-read-timeout", "10ms"}, nil, "-read-timeout must be at least 100ms"},
 		{"zero send rate", []string{"-send-rate", "0"}, nil, "must be positive"},
 		{"negative session rate", nil, map[string]string{"PARLEY_SESSION_RATE": "-1"}, "must be positive"},
 		{"zero room rate", []string{"-room-rate", "0"}, nil, "must be positive"},
