@@ -232,6 +232,31 @@ var attacks = []attack{
 		},
 	},
 	{
+		name: "reads of 100 made-up rooms without a session, then a real room's first message",
+		ok:   []int{200, 201},
+		run:  madeUpRooms,
+	},
+	{
+		name: "one session polls 40 rooms it was never in",
+		want: []answer{{429, shared.CodeRateLimited}},
+		ok:   []int{200},
+		run: func(ctx context.Context, h *hostile) ([]answer, error) {
+			tok, err := h.join(ctx, 41, "wanderer")
+			if err != nil {
+				return nil, err
+			}
+			hc := h.client(41)
+			var out []answer
+			for i := range 40 {
+				out = append(out, do(ctx, hc, h.base, req{"GET", fmt.Sprintf("/api/rooms/wander-%d/messages?wait=0", i), "", jsonType(tok)}))
+			}
+			if n := slices.IndexFunc(out, func(a answer) bool { return a.status != 200 }); n > 10 {
+				return out, fmt.Errorf("%d joins before the first refusal, want at most the burst of 10", n)
+			}
+			return out, nil
+		},
+	},
+	{
 		name: "1 MB bodies (session, send, /send_msg/)",
 		want: []answer{{413, shared.CodeBodyTooLarge}},
 		run: func(ctx context.Context, h *hostile) ([]answer, error) {
@@ -248,6 +273,28 @@ var attacks = []attack{
 			}, nil
 		},
 	},
+}
+
+// madeUpRooms reads rooms nobody wrote to, more of them than -max-rooms;
+// before, each read created the room (and a bolt bucket), and a full hub
+// refused every new room until restart. Then a new session writes the
+// first message of a new room, which must be stored.
+func madeUpRooms(ctx context.Context, h *hostile) ([]answer, error) {
+	hc := h.client(40)
+	var out []answer
+	for i := range 100 {
+		out = append(out, do(ctx, hc, h.base, req{"GET", fmt.Sprintf("/api/rooms/void-%d/messages?wait=0", i), "", nil}))
+	}
+	tok, err := h.join(ctx, 42, "founder")
+	if err != nil {
+		return out, err
+	}
+	a := do(ctx, h.client(42), h.base, req{"POST", "/api/rooms/after-void/messages", `{"text":"a room of our own"}`, jsonType(tok)})
+	out = append(out, a)
+	if a.status != 201 {
+		return out, fmt.Errorf("the first message of a new room after the made-up reads: %v", a)
+	}
+	return out, nil
 }
 
 // drainCursor: carol's browser registers her textbook cursor; another
@@ -344,4 +391,7 @@ const (
 	hostileMaxPollsPerAddr = 4
 	hostileMaxPolls        = 40
 	hostileMaxConnsPerAddr = 12
+	// hostileMaxRooms is above the rooms the suite writes to (about 30)
+	// and below the made-up rooms it reads (100).
+	hostileMaxRooms = 48
 )

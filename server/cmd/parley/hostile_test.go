@@ -88,7 +88,7 @@ func TestHostileClientsWhileAPairChats(t *testing.T) {
 	dir := t.TempDir()
 	p := startParley(t, "-store", "bolt", "-data", filepath.Join(dir, "parley.db"), "-web", dir, "-addr", "127.0.0.1:0",
 		"-max-polls", strconv.Itoa(hostileMaxPolls), "-max-polls-per-addr", strconv.Itoa(hostileMaxPollsPerAddr),
-		"-max-conns-per-addr", strconv.Itoa(hostileMaxConnsPerAddr),
+		"-max-conns-per-addr", strconv.Itoa(hostileMaxConnsPerAddr), "-max-rooms", strconv.Itoa(hostileMaxRooms),
 		"-session-rate", "1", "-textbook-rate", "1", "-send-rate", "50", "-read-timeout", hostileReadTimeout.String(),
 		"-pprof-addr", "127.0.0.1:0") // for a collection before each heap reading
 	h := &hostile{
