@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/parley-chat/parley/server/connlimit"
 )
 
 // clientKey is the key under which a request's client is rate-limited: its
@@ -36,11 +38,17 @@ func (s *Server) clientKey(r *http.Request) string {
 			}
 		}
 	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
+	return keyString(addr)
+}
+
+// keyString writes connlimit.Key, the one rule for what counts as one
+// client (the connection cap uses it too): an IPv4 address as itself, an
+// IPv6 address as its /64.
+func keyString(a netip.Addr) string {
+	if k := connlimit.Key(a); a.Is6() {
+		return k.String()
 	}
-	return addr.String()
+	return a.String()
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

@@ -146,19 +146,12 @@ func rssKB(pid int) (int64, error) {
 
 // gauge reads one unlabelled sample from base's /metrics.
 func gauge(ctx context.Context, base, name string) (float64, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
+	var body []byte
+	if _, err := getRaw(ctx, base+"/metrics", &body); err != nil {
 		return 0, err
 	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Do(hr)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
