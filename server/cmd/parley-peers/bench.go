@@ -78,6 +78,8 @@ type result struct {
 	Deliveries      int64     `json:"deliveries"`
 	Answers         int64     `json:"answers"` // polls answered in the paced phase (fewer than deliveries when answers carry several messages)
 	ServerTicks     uint64    `json:"server_cpu_ticks"`
+	// ServerSysTicks is the part of ServerTicks spent in the kernel.
+	ServerSysTicks uint64 `json:"server_sys_ticks"`
 	CPUPerDeliveryU float64   `json:"server_cpu_per_delivery_us"`
 	PhaseSeconds    float64   `json:"paced_phase_seconds"`
 	// SendLagMaxMS is how far behind its schedule the latest send began: a
@@ -110,6 +112,10 @@ type burstResult struct {
 	Lost          int64   `json:"lost"`           // (client, message) pairs never delivered
 	LostPercent   float64 `json:"lost_percent"`   // of clients × sent
 	MessagesShort int     `json:"messages_short"` // messages some client never got
+	// From each send's request to its answer: how long the server kept
+	// the sender, who sends again only then.
+	SendP50MS float64 `json:"send_p50_ms"`
+	SendP90MS float64 `json:"send_p90_ms"`
 }
 
 // failed reports whether any delivery was lost, repeated or out of order.
@@ -195,6 +201,10 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	if err != nil {
 		return nil, err
 	}
+	sys0, err := sysTicks(pids)
+	if err != nil {
+		return nil, err
+	}
 	self0, machine0, answers0 := selfCPU(), machineTicks(), rs.answered.Load()
 	start := time.Now()
 	// Time to all counts from when each message was due, not from when its
@@ -228,6 +238,11 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	if err != nil {
 		return nil, err
 	}
+	sys1, err := sysTicks(pids)
+	if err != nil {
+		return nil, err
+	}
+	res.ServerSysTicks = sys1 - sys0
 	self1, machine1 := selfCPU(), machineTicks()
 	res.Answers = rs.answered.Load() - answers0
 	res.PhaseSeconds = time.Since(start).Seconds()
@@ -261,12 +276,16 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 		first := 1 + pl.messages
 		before := rs.deliveries.Load()
 		bStart := time.Now()
+		var took []float64
 		for k := first; k < total && time.Since(bStart) < pl.burstFor; k++ {
-			if _, err := rs.send(ctx, sender, k); err != nil {
+			began, err := rs.send(ctx, sender, k)
+			if err != nil {
 				return nil, err
 			}
+			took = append(took, float64(time.Since(began).Microseconds())/1e3)
 			b.Sent++
 		}
+		b.SendP50MS, b.SendP90MS = quantile(took, 0.5), quantile(took, 0.9)
 		b.SendSeconds = time.Since(bStart).Seconds()
 		_ = rs.untilStalled(ctx, pl.drain, all(first, first+b.Sent-1))
 		b.Deliveries = rs.deliveries.Load() - before
@@ -282,8 +301,8 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 		}
 		b.LostPercent = 100 * float64(b.Lost) / float64(b.Sent*pl.clients)
 		res.Burst = b
-		logf("%s: back-to-back: %d messages in %.1fs, %.0f deliveries/s, %d lost (%.1f %%)",
-			p.name(), b.Sent, b.SendSeconds, b.PerSecond, b.Lost, b.LostPercent)
+		logf("%s: back-to-back: %d messages in %.1fs (each send answered in %.1f ms at p50, %.1f at p90), %.0f deliveries/s, %d lost (%.1f %%)",
+			p.name(), b.Sent, b.SendSeconds, b.SendP50MS, b.SendP90MS, b.PerSecond, b.Lost, b.LostPercent)
 	}
 
 	stopClients()

@@ -17,6 +17,7 @@ const ticksPerSecond = 100
 type procStat struct {
 	ppid  int
 	ticks uint64 // user + system
+	sys   uint64 // system alone: the kernel's work on the process's behalf
 }
 
 // parseStat reads /proc/PID/stat's text. The command name, in parentheses,
@@ -37,7 +38,7 @@ func parseStat(data []byte) (procStat, error) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return procStat{}, fmt.Errorf("bad stat fields %q", f[:13])
 	}
-	return procStat{ppid: ppid, ticks: utime + stime}, nil
+	return procStat{ppid: ppid, ticks: utime + stime, sys: stime}, nil
 }
 
 // parseRSS returns VmRSS in bytes from /proc/PID/status's text.
@@ -78,6 +79,14 @@ func cpuTicks(pids []int) (uint64, error) {
 	return sumProc(pids, "stat", func(data []byte) (uint64, error) {
 		st, err := parseStat(data)
 		return st.ticks, err
+	})
+}
+
+// sysTicks sums system ticks over pids.
+func sysTicks(pids []int) (uint64, error) {
+	return sumProc(pids, "stat", func(data []byte) (uint64, error) {
+		st, err := parseStat(data)
+		return st.sys, err
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 func TestParseProc(t *testing.T) {
 	st, err := parseStat([]byte("4242 (nginx: worker (x)) S 4200 4200 4200 0 -1 4194624 1 0 0 0 123 45 0 0 20 0 1 0 100 1000 200 18446744073709551615\n"))
 	require.NoError(t, err)
-	require.Equal(t, procStat{ppid: 4200, ticks: 168}, st)
+	require.Equal(t, procStat{ppid: 4200, ticks: 168, sys: 45}, st)
 	_, err = parseStat([]byte("4242 (x) S 1"))
 	require.Error(t, err)
 
