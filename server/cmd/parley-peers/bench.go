@@ -135,6 +135,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 
 	pids := s.pids()
 	res.ServerProcesses = len(pids)
+	quiesce(ctx, pids, pl.settle)
 	var err error
 	if res.RSSBeforeBytes, err = rssBytes(pids); err != nil {
 		return nil, err
@@ -427,15 +428,29 @@ func (rs *runState) untilStalled(ctx context.Context, d time.Duration, cond func
 func quiesce(ctx context.Context, pids []int, d time.Duration) {
 	prev, _ := cpuTicks(pids)
 	deadline := time.Now().Add(d)
+	quiet := 0
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(300 * time.Millisecond)
 		now, _ := cpuTicks(pids)
 		if now-prev <= 1 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet == quietWindows {
 			return
 		}
 		prev = now
 	}
 }
+
+// quietWindows is how many 300 ms windows in a row a server must stay idle
+// before a measurement: a second, so that what a server does once a burst is
+// over (Parley returns the burst's garbage to the system after 250-500 ms of
+// quiet; nginx does nothing) is done before its RSS is read, for both
+// peers alike. One window used to be enough to read Parley before its
+// return, or after it, by chance.
+const quietWindows = 3
 
 // quantile is the nearest-rank q-quantile of xs (which it sorts), 0 when empty.
 func quantile(xs []float64, q float64) float64 {
