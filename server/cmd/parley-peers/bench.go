@@ -79,9 +79,9 @@ type result struct {
 	Answers         int64     `json:"answers"` // polls answered in the paced phase (fewer than deliveries when answers carry several messages)
 	ServerTicks     uint64    `json:"server_cpu_ticks"`
 	// ServerSysTicks is the part of ServerTicks spent in the kernel.
-	ServerSysTicks uint64 `json:"server_sys_ticks"`
-	CPUPerDeliveryU float64   `json:"server_cpu_per_delivery_us"`
-	PhaseSeconds    float64   `json:"paced_phase_seconds"`
+	ServerSysTicks  uint64  `json:"server_sys_ticks"`
+	CPUPerDeliveryU float64 `json:"server_cpu_per_delivery_us"`
+	PhaseSeconds    float64 `json:"paced_phase_seconds"`
 	// SendLagMaxMS is how far behind its schedule the latest send began: a
 	// server slow to answer sends pushes the following ones back.
 	SendLagMaxMS float64 `json:"send_lag_max_ms"`
@@ -141,11 +141,11 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 		return nil, err
 	}
 
-	sender, err := loadkit.DialLoopback(ctx, s.addr)
+	sender, err := startSender(ctx, p.spec())
 	if err != nil {
 		return nil, err
 	}
-	defer sender.Close()
+	defer sender.close()
 
 	// Connect the clients one after the other, each starting its poll loop
 	// as soon as it is connected. Closing a connection ends its client's
@@ -181,7 +181,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 	if err := rs.until(ctx, 60*time.Second, func() bool { return rs.outstanding.Load() >= int64(pl.clients) }); err != nil {
 		return nil, fmt.Errorf("%s: waiting for the first polls: %w", p.name(), err)
 	}
-	if _, err := rs.send(ctx, sender, 0); err != nil {
+	if _, err := sender.send(0); err != nil {
 		return nil, err
 	}
 	if err := rs.until(ctx, 60*time.Second, func() bool {
@@ -218,7 +218,7 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 		if !loadkit.Sleep(ctx, time.Until(due[k])) {
 			return nil, ctx.Err()
 		}
-		began, err := rs.send(ctx, sender, k)
+		began, err := sender.send(k)
 		if err != nil {
 			return nil, err
 		}
@@ -276,18 +276,13 @@ func measure(ctx context.Context, s *server, p peer, pl plan, logf func(string, 
 		b := &burstResult{}
 		first := 1 + pl.messages
 		before := rs.deliveries.Load()
-		bStart := time.Now()
-		var took []float64
-		for k := first; k < total && time.Since(bStart) < pl.burstFor; k++ {
-			began, err := rs.send(ctx, sender, k)
-			if err != nil {
-				return nil, err
-			}
-			took = append(took, float64(time.Since(began).Microseconds())/1e3)
-			b.Sent++
+		bStart, took, err := sender.burst(first, total-first, pl.burstFor)
+		if err != nil {
+			return nil, err
 		}
-		b.SendP50MS, b.SendP90MS = quantile(took, 0.5), quantile(took, 0.9)
+		b.Sent = len(took)
 		b.SendSeconds = time.Since(bStart).Seconds()
+		b.SendP50MS, b.SendP90MS = quantile(took, 0.5), quantile(took, 0.9)
 		_ = rs.untilStalled(ctx, pl.drain, all(first, first+b.Sent-1))
 		b.Deliveries = rs.deliveries.Load() - before
 		b.Seconds = max(0, time.Duration(rs.lastDelivery.Load()-bStart.UnixNano()).Seconds())
@@ -375,19 +370,6 @@ func (c *client) fail(ctx context.Context, err error) {
 }
 
 // send publishes message k and returns when the send started.
-func (rs *runState) send(ctx context.Context, conn *loadkit.Conn, k int) (time.Time, error) {
-	req := rs.p.sendRequest(nil, k)
-	var resp loadkit.Response
-	t0 := time.Now()
-	if err := conn.Do(ctx, req, &resp); err != nil {
-		return t0, fmt.Errorf("%s: send %d: %w", rs.p.name(), k, err)
-	}
-	if !rs.p.sendOK(&resp) {
-		return t0, fmt.Errorf("%s: send %d answered %d: %.200s", rs.p.name(), k, resp.Status, resp.Body)
-	}
-	return t0, nil
-}
-
 var errTimeout = errors.New("timed out")
 
 // until polls cond every 2 ms for at most d.

@@ -25,6 +25,8 @@ type peer interface {
 	sendRequest(dst []byte, k int) []byte
 	// sendOK says whether an answer to a send means it was accepted.
 	sendOK(resp *loadkit.Response) bool
+	// spec is what a sender process needs to send as this peer does.
+	spec() senderSpec
 }
 
 // cursor is where one client is: Parley's (seq, epoch), or the validators
@@ -60,6 +62,10 @@ type parleyPeer struct {
 }
 
 func (p *parleyPeer) name() string { return "Parley" }
+
+func (p *parleyPeer) spec() senderSpec {
+	return senderSpec{Peer: "parley", Addr: p.host, Room: p.room, Token: p.token, Run: p.run}
+}
 
 func (p *parleyPeer) pollRequest(dst []byte, cur *cursor) []byte {
 	dst = append(dst, "GET /api/rooms/"...)
@@ -134,6 +140,10 @@ type nchanPeer struct {
 }
 
 func (p *nchanPeer) name() string { return "Nchan" }
+
+func (p *nchanPeer) spec() senderSpec {
+	return senderSpec{Peer: "nchan", Addr: p.host, Room: p.room, Run: p.run}
+}
 
 func (p *nchanPeer) pollRequest(dst []byte, cur *cursor) []byte {
 	dst = append(dst, "GET /sub?id="...)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,17 @@ import (
 	"github.com/parley-chat/parley/server/session"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// measure starts this binary again as its sender process.
+	if os.Getenv(senderEnv) != "" {
+		if err := runSender(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "sender:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestMeasureParleyInProcess runs a small plan against the real handlers in
 // this process: every client gets every message once, in order, and the
