@@ -12,8 +12,13 @@ func TestMessageIndex(t *testing.T) {
 	k, err := messageIndex("r1", messageText("r1", 42))
 	require.NoError(t, err)
 	require.Equal(t, 42, k)
-	for _, bad := range []string{"peers r2 1", "peers r1 x", "peers r1 -1", "hello"} {
+	k, err = messageIndexBytes("r1", []byte(messageText("r1", 1907)))
+	require.NoError(t, err)
+	require.Equal(t, 1907, k)
+	for _, bad := range []string{"peers r2 1", "peers r1 x", "peers r1 -1", "hello", "peers r1 ", "peers r1 12345678901234567890", "peers r11 1"} {
 		_, err := messageIndex("r1", bad)
+		require.Error(t, err, bad)
+		_, err = messageIndexBytes("r1", []byte(bad))
 		require.Error(t, err, bad)
 	}
 }
@@ -30,13 +35,23 @@ func TestParleyPoll(t *testing.T) {
 		`{"seq":2,"text":"peers r1 1"}],"next":2,"gap":false,"reset":false}`)}
 	require.NoError(t, p.readPoll(resp, &cur, func(k int) { got = append(got, k) }))
 	require.Equal(t, []int{0, 1}, got)
-	require.Equal(t, cursor{seq: 2, epoch: "e1"}, cur)
+	require.Equal(t, [2]any{uint64(2), "e1"}, [2]any{cur.seq, cur.epoch})
 	require.Equal(t, "GET /api/rooms/peers-r1/messages?after=2&epoch=e1&wait=25&limit=100 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n",
 		string(p.pollRequest(nil, &cur)))
 
 	// An empty answer (the wait ran out) keeps the cursor.
 	require.NoError(t, p.readPoll(&loadkit.Response{Status: 200, Body: []byte(`{"epoch":"e1","messages":[],"next":2}`)}, &cur, nil))
-	require.Equal(t, cursor{seq: 2, epoch: "e1"}, cur)
+	require.Equal(t, [2]any{uint64(2), "e1"}, [2]any{cur.seq, cur.epoch})
+	require.Zero(t, p.slowReads.Load())
+
+	// An answer out of the plain form is read by encoding/json, alike.
+	c := cur
+	got = nil
+	require.NoError(t, p.readPoll(&loadkit.Response{Status: 200, Body: []byte(`{"epoch":"e1","messages":[{"seq":3,"text":"peers r1 \u0032"}],"next":3}`)},
+		&c, func(k int) { got = append(got, k) }))
+	require.Equal(t, []int{2}, got)
+	require.Equal(t, uint64(3), c.seq)
+	require.EqualValues(t, 1, p.slowReads.Load())
 
 	for _, bad := range []string{
 		`{"epoch":"e2","messages":[],"next":0,"reset":true}`,                 // the room's log was lost
@@ -44,6 +59,7 @@ func TestParleyPoll(t *testing.T) {
 		`{"epoch":"e1","messages":[],"next":1}`,                              // next went back
 		`{"epoch":"e1","messages":[{"seq":3,"text":"other"}],"next":3}`,
 		`not json`,
+		`{"epoch":"e1","messages":[{"seq":3,"text":"peers r1 \u0078"}],"next":3}`, // "x", read slowly
 	} {
 		c := cur
 		require.Error(t, p.readPoll(&loadkit.Response{Status: 200, Body: []byte(bad)}, &c, func(int) {}), bad)

@@ -63,4 +63,5 @@ func TestMeasureParleyInProcess(t *testing.T) {
 	require.EqualValues(t, 200, res.Burst.Deliveries)
 	require.Zero(t, res.Burst.Lost)
 	require.Positive(t, res.Burst.PerSecond)
+	require.Zero(t, p.slowReads.Load(), "Parley's answers must be read on the lean path")
 }
