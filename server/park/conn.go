@@ -22,6 +22,7 @@ type conn struct {
 	lot    *Lot
 	nc     net.Conn
 	rc     syscall.RawConn // the socket, nil if there is none to watch
+	wc     syscall.RawConn // the socket when answers go to it directly (plain TCP), or nil
 	lane   bool            // plain TCP on a Lot with a lane: requests are read here
 	id     uint64
 	remote string
@@ -40,7 +41,7 @@ type conn struct {
 
 // adopt takes a hijacked connection with its parked poll s.
 func (l *Lot) adopt(nc net.Conn, s *Spot) (*conn, bool) {
-	c := &conn{lot: l, nc: nc, remote: nc.RemoteAddr().String(), state: parked, spot: s}
+	c := &conn{lot: l, nc: nc, remote: nc.RemoteAddr().String(), state: parked, spot: s, wc: writeRaw(nc)}
 	s.c = c // before the poller can know c
 	if l.poll != nil {
 		c.rc = rawConn(nc)
@@ -200,7 +201,7 @@ func (c *conn) sweep(now time.Time) {
 // or a large answer on a slow link, and everything over TLS, is written on
 // a goroutine of its own, bounded by WriteTimeout.
 func (c *conn) write(bufs [][]byte, after func()) {
-	n, tried, err := tryWrite(c.nc, bufs)
+	n, tried, err := tryWrite(c.wc, bufs)
 	total := 0
 	for _, b := range bufs {
 		total += len(b)

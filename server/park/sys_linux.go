@@ -202,7 +202,12 @@ func tryRead(rc syscall.RawConn, b []byte) (n int, eof bool, err error) {
 		return 0, false, nil
 	}
 	var errno syscall.Errno
-	cerr := rc.Read(func(fd uintptr) bool {
+	// Control, not Read: it holds the descriptor open just the same, so a
+	// concurrent close cannot hand its number to another connection, but
+	// skips the poll descriptor's reset that Read makes for a goroutine
+	// about to wait in Go's poller, which this never does (2% of the
+	// server's CPU in the fan-out profile).
+	cerr := rc.Control(func(fd uintptr) {
 		for {
 			r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 			n, errno = int(r), e
@@ -210,7 +215,6 @@ func tryRead(rc syscall.RawConn, b []byte) (n int, eof bool, err error) {
 				break
 			}
 		}
-		return true // never park this goroutine: the poller says when to read
 	})
 	switch {
 	case cerr != nil:
@@ -225,16 +229,25 @@ func tryRead(rc syscall.RawConn, b []byte) (n int, eof bool, err error) {
 	return n, false, nil
 }
 
-// tryWrite writes as much of bufs as the socket takes now, without
-// blocking, and returns how many bytes went. tried is false when nc is not
-// a plain socket (TLS must go through its own Write).
-func tryWrite(nc net.Conn, bufs [][]byte) (n int, tried bool, err error) {
+// writeRaw returns the socket of nc when answers may be written to it
+// directly: plain TCP, not TLS, which must go through its own Write.
+func writeRaw(nc net.Conn) syscall.RawConn {
 	tc := tcpOf(nc)
 	if tc == nil {
-		return 0, false, nil
+		return nil
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// tryWrite writes as much of bufs as the socket rc (from writeRaw) takes
+// now, without blocking, and returns how many bytes went. tried is false
+// when there is no socket to write to directly.
+func tryWrite(rc syscall.RawConn, bufs [][]byte) (n int, tried bool, err error) {
+	if rc == nil {
 		return 0, false, nil
 	}
 	var iov [4]unix.Iovec
@@ -250,7 +263,7 @@ func tryWrite(nc net.Conn, bufs [][]byte) (n int, tried bool, err error) {
 		return 0, true, nil
 	}
 	var errno syscall.Errno
-	cerr := rc.Write(func(fd uintptr) bool {
+	cerr := rc.Control(func(fd uintptr) { // Control: see tryRead
 		for {
 			r, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
 			n, errno = int(r), e
@@ -258,7 +271,6 @@ func tryWrite(nc net.Conn, bufs [][]byte) (n int, tried bool, err error) {
 				break
 			}
 		}
-		return true
 	})
 	runtime.KeepAlive(bufs)
 	switch {

@@ -20,4 +20,6 @@ func rawConn(net.Conn) syscall.RawConn { return nil }
 
 func tryRead(syscall.RawConn, []byte) (int, bool, error) { return 0, false, nil }
 
-func tryWrite(net.Conn, [][]byte) (int, bool, error) { return 0, false, nil }
+func writeRaw(net.Conn) syscall.RawConn { return nil }
+
+func tryWrite(syscall.RawConn, [][]byte) (int, bool, error) { return 0, false, nil }
