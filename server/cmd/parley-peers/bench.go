@@ -369,7 +369,6 @@ func (c *client) fail(ctx context.Context, err error) {
 	loadkit.Sleep(ctx, 100*time.Millisecond)
 }
 
-// send publishes message k and returns when the send started.
 var errTimeout = errors.New("timed out")
 
 // until polls cond every 2 ms for at most d.
