@@ -81,14 +81,7 @@ func (s *scanner) messages(v *PollView) bool {
 	if s.lit("null") {
 		return true // encoding/json writes a nil slice so
 	}
-	if !s.eat('[') {
-		return false
-	}
-	s.ws()
-	if s.eat(']') {
-		return true
-	}
-	for {
+	return s.array(func() bool {
 		var seq uint64
 		var text []byte
 		if !s.object(func(key []byte) bool {
@@ -107,14 +100,8 @@ func (s *scanner) messages(v *PollView) bool {
 		}
 		v.Seqs = append(v.Seqs, seq)
 		v.Texts = append(v.Texts, text)
-		s.ws()
-		if s.eat(']') {
-			return true
-		}
-		if !s.eat(',') {
-			return false
-		}
-	}
+		return true
+	})
 }
 
 // scanner reads JSON from b at i. Each method reports whether what it read
@@ -150,15 +137,7 @@ func (s *scanner) eat(c byte) bool {
 // the key's colon; member reads the value.
 func (s *scanner) object(member func(key []byte) bool) bool {
 	s.ws()
-	if !s.eat('{') {
-		return false
-	}
-	s.ws()
-	if s.eat('}') {
-		return true
-	}
-	for {
-		s.ws()
+	return s.list('{', '}', func() bool {
 		key, escaped, ok := s.str()
 		if !ok || escaped {
 			return false // an escaped key might name a kept field
@@ -168,11 +147,29 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 			return false
 		}
 		s.ws()
-		if !member(key) {
+		return member(key)
+	})
+}
+
+// array reads an array, calling elem to read each element.
+func (s *scanner) array(elem func() bool) bool { return s.list('[', ']', elem) }
+
+// list reads start, items separated by commas, and end.
+func (s *scanner) list(start, end byte, item func() bool) bool {
+	if !s.eat(start) {
+		return false
+	}
+	s.ws()
+	if s.eat(end) {
+		return true
+	}
+	for {
+		s.ws()
+		if !item() {
 			return false
 		}
 		s.ws()
-		if s.eat('}') {
+		if s.eat(end) {
 			return true
 		}
 		if !s.eat(',') {
@@ -320,23 +317,7 @@ func (s *scanner) skip(depth int) bool {
 	case c == '{':
 		return s.object(func([]byte) bool { return s.skip(depth + 1) })
 	case c == '[':
-		s.i++
-		s.ws()
-		if s.eat(']') {
-			return true
-		}
-		for {
-			if !s.skip(depth + 1) {
-				return false
-			}
-			s.ws()
-			if s.eat(']') {
-				return true
-			}
-			if !s.eat(',') {
-				return false
-			}
-		}
+		return s.array(func() bool { return s.skip(depth + 1) })
 	case c == '-' || '0' <= c && c <= '9':
 		return s.number()
 	}
