@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -94,18 +93,7 @@ func pollRequest(r *http.Request) shared.PollRequest {
 
 func (b browser) openOver(t *testing.T, base string) *tab {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	tb := &tab{cancel: cancel, done: make(chan struct{})}
-	tb.s = chat.NewSyncer(chat.Config{
-		Room: "lobby", API: &api.Client{Base: base}, Store: b.store, Sessions: b.sessions(), Bus: b.bus, Locks: b.locks,
-		PollWait: 1, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-	})
-	go func() {
-		defer close(tb.done)
-		tb.s.Run(ctx)
-	}()
-	t.Cleanup(tb.close)
-	return tb
+	return b.openAPI(t, &api.Client{Base: base}, 1)
 }
 
 // A send answered 200 with an empty body was not stored: the item stays

@@ -36,11 +36,17 @@ type tab struct {
 
 func (b browser) open(t *testing.T, srv *fakeServer) *tab {
 	t.Helper()
+	return b.openAPI(t, srv, 2)
+}
+
+// openAPI starts a tab's Syncer for lobby on server, polling pollWait seconds.
+func (b browser) openAPI(t *testing.T, server chat.API, pollWait int) *tab {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb := &tab{cancel: cancel, done: make(chan struct{})}
 	tb.s = chat.NewSyncer(chat.Config{
-		Room: "lobby", API: srv, Store: b.store, Sessions: b.sessions(), Bus: b.bus, Locks: b.locks,
-		PollWait: 2, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		Room: "lobby", API: server, Store: b.store, Sessions: b.sessions(), Bus: b.bus, Locks: b.locks,
+		PollWait: pollWait, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 	})
 	go func() {
 		defer close(tb.done)

@@ -9,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/template"
 	"time"
@@ -84,8 +84,6 @@ func (s *server) start(ctx context.Context, dir string) error {
 	return nil
 }
 
-var listeningRE = regexp.MustCompile(`msg="parley listening" addr=(127\.0\.0\.1:[0-9]+)`)
-
 // startParley runs the parley binary on a free loopback port with the
 // memory store and its rate limits lifted, and waits until /healthz answers.
 func startParley(ctx context.Context, bin, dir string) (*server, error) {
@@ -98,8 +96,12 @@ func startParley(ctx context.Context, bin, dir string) (*server, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	for s.addr == "" {
 		data, _ := os.ReadFile(s.log)
-		if m := listeningRE.FindSubmatch(data); m != nil {
-			s.addr = string(m[1])
+		for line := range strings.Lines(string(data)) {
+			if a, ok := loadkit.ListenAddr(line); ok {
+				s.addr = a
+			}
+		}
+		if s.addr != "" {
 			break
 		}
 		if err := s.wait(ctx, deadline); err != nil {

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/parley-chat/parley/server/cmd/internal/loadkit"
 )
 
 func main() {
@@ -176,7 +178,7 @@ func startServer(ctx context.Context, c config) (*server, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			_, _ = fmt.Fprintln(logFile, line)
-			if a, ok := listenAddr(line); ok {
+			if a, ok := loadkit.ListenAddr(line); ok {
 				once.Do(func() { addr <- a })
 			}
 		}
@@ -208,19 +210,6 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
-}
-
-// listenAddr extracts HOST:PORT from the `msg="parley listening" addr=…` line.
-func listenAddr(line string) (string, bool) {
-	if !strings.Contains(line, `msg="parley listening"`) {
-		return "", false
-	}
-	for f := range strings.FieldsSeq(line) {
-		if a, ok := strings.CutPrefix(f, "addr="); ok {
-			return a, true
-		}
-	}
-	return "", false
 }
 
 // metricsClient reads /metrics; its own transport, so the traffic's

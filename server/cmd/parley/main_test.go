@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/server/cmd/internal/loadkit"
 	"github.com/parley-chat/parley/server/internal/testlog"
 	"github.com/parley-chat/parley/server/internal/tier"
 	"github.com/parley-chat/parley/shared"
@@ -118,7 +119,7 @@ func startParley(t *testing.T, args ...string) *proc {
 			p.mu.Lock()
 			p.log.WriteString(line + "\n")
 			p.mu.Unlock()
-			if a, ok := listenAddr(line); ok {
+			if a, ok := loadkit.ListenAddr(line); ok {
 				select {
 				case addr <- a:
 				default:
@@ -147,19 +148,6 @@ func startParley(t *testing.T, args ...string) *proc {
 	}
 	waitHealthy(t, p.url)
 	return p
-}
-
-// listenAddr extracts HOST:PORT from the `msg="parley listening" addr=…` line.
-func listenAddr(line string) (string, bool) {
-	if !strings.Contains(line, `msg="parley listening"`) {
-		return "", false
-	}
-	for f := range strings.FieldsSeq(line) {
-		if a, ok := strings.CutPrefix(f, "addr="); ok {
-			return a, true
-		}
-	}
-	return "", false
 }
 
 func waitHealthy(t *testing.T, base string) {
@@ -858,7 +846,7 @@ func startInProcess(t *testing.T, args []string, vars map[string]string) *inProc
 	go func() { p.done <- run(ctx, args, env(vars), p.log) }()
 	require.Eventually(t, func() bool {
 		for line := range strings.Lines(p.log.String()) {
-			if a, ok := listenAddr(strings.TrimSpace(line)); ok {
+			if a, ok := loadkit.ListenAddr(strings.TrimSpace(line)); ok {
 				p.addr = a
 				return true
 			}

@@ -54,21 +54,9 @@ func TestRedisRoomCreationLimitAcrossInstances(t *testing.T) {
 	a, b := startParley(t, args...), startParley(t, args...)
 	hc := newClient(t)
 	tok := createSession(t, hc, a.url, "founder")
-	created, limited := 0, 0
-	for i := range 30 {
-		u := []string{a.url, b.url}[i%2]
-		resp, err := apiCall(context.Background(), hc, http.MethodPost, fmt.Sprintf("%s/api/rooms/new-%d/messages", u, i), tok, shared.SendRequest{Text: "first"}, nil)
-		require.NoError(t, err)
-		switch resp.StatusCode {
-		case http.StatusCreated:
-			created++
-		case http.StatusTooManyRequests:
-			limited++
-			require.NotEmpty(t, resp.Header.Get("Retry-After"))
-		default:
-			t.Fatalf("status %d", resp.StatusCode)
-		}
-	}
+	created, limited := sendAlternately(t, hc, tok, 30, func(i int) (string, string) {
+		return fmt.Sprintf("%s/api/rooms/new-%d/messages", []string{a.url, b.url}[i%2], i), "first"
+	})
 	require.Equal(t, 10, created, "a burst of 10, not 10 per instance")
 	require.Equal(t, 20, limited)
 }

@@ -1,6 +1,6 @@
 // Package loadkit holds what Parley's load tools share: the loopback-only
 // guard, a lean HTTP/1.1 client for one keep-alive connection, the lean
-// poll answer and a cancellable sleep.
+// poll answer, a cancellable sleep and the address bin/parley logs.
 package loadkit
 
 import (
