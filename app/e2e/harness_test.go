@@ -374,7 +374,8 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// fail takes a screenshot of every given tab, then fails the test.
+// fatalf keeps the tab's screenshot, DOM, console and storage, then fails
+// the test.
 func (tb *tab) fatalf(format string, args ...any) {
 	tb.b.t.Helper()
 	if p := tb.screenshot("failure"); p != "" {
@@ -386,6 +387,14 @@ func (tb *tab) fatalf(format string, args ...any) {
 			_ = os.WriteFile(strings.TrimSuffix(p, ".png")+".html", []byte(html), 0o644)
 		}
 		_ = os.WriteFile(strings.TrimSuffix(p, ".png")+".console.txt", []byte(tb.console.String()), 0o644)
+		// The tab's storage (session, outbox, room cache): what the Syncer
+		// would act on next.
+		ctx, cancel = context.WithTimeout(tb.ctx, 5*time.Second)
+		storage, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(Object.assign({}, localStorage), null, 1)`))
+		cancel()
+		if err == nil {
+			_ = os.WriteFile(strings.TrimSuffix(p, ".png")+".storage.json", []byte(storage), 0o644)
+		}
 	}
 	tb.b.t.Fatalf(tb.name+": "+format, args...)
 }
