@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 )
@@ -19,32 +20,27 @@ import (
 type pacer struct {
 	turn chan struct{}
 	end  chan struct{}
-	// tick is fed by the timer callback, which must not block.
-	tick chan struct{}
 	done <-chan struct{}
+	// after is a timer outside the Go runtime (jsAfter in the browser):
+	// see renderWait for why.
+	after func(time.Duration) (<-chan struct{}, func())
 }
 
-// newPacer starts handing out turns until ctx ends.
-func newPacer(ctx context.Context) *pacer {
+// newPacer starts handing out turns until ctx ends, between browser tasks.
+func newPacer(ctx context.Context) *pacer { return startPacer(ctx, jsAfter) }
+
+func startPacer(ctx context.Context, after func(time.Duration) (<-chan struct{}, func())) *pacer {
 	p := &pacer{
-		turn: make(chan struct{}),
-		end:  make(chan struct{}),
-		tick: make(chan struct{}, 1),
-		done: ctx.Done(),
+		turn:  make(chan struct{}),
+		end:   make(chan struct{}),
+		done:  ctx.Done(),
+		after: after,
 	}
-	fn := app.FuncOf(func(app.Value, []app.Value) any {
-		select {
-		case p.tick <- struct{}{}:
-		default:
-		}
-		return nil
-	})
-	go p.run(ctx, fn)
+	go p.run(ctx)
 	return p
 }
 
-func (p *pacer) run(ctx context.Context, fn app.Func) {
-	defer fn.Release()
+func (p *pacer) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -56,11 +52,13 @@ func (p *pacer) run(ctx context.Context, fn app.Func) {
 			return
 		case <-p.end:
 		}
-		app.Window().Call("setTimeout", fn, 0)
+		next, stop := p.after(0)
 		select {
 		case <-ctx.Done():
+			stop()
 			return
-		case <-p.tick:
+		case <-next:
+			stop()
 		}
 	}
 }
@@ -92,3 +90,53 @@ func (p *pacer) Begin() (end func()) {
 // Wait waits for a turn for a step that runs right after it returns, in
 // the same task.
 func (p *pacer) Wait() { p.Begin()() }
+
+// renderWait bounds a render's turn. A turn waits for go-app's next frame
+// so that no other step shares the render's task, but that frame is not
+// certain: go-app drops a dispatch, and the Defer it queues, for an element
+// that is no longer mounted, and under load the many-tabs test once waited
+// more than 10 s for a frame that never came, for a reason not found. A
+// turn that never ends stops every step behind it: in the leader tab that
+// is the room's poll, so no tab of the browser got a message any more.
+const renderWait = 250 * time.Millisecond
+
+// Render runs draw in a turn of its own: draw has go-app apply a change
+// and calls rendered once go-app's frame drew it (from a Defer). Render
+// returns then, after renderWait at the latest, or once done is closed or
+// the pacer stopped.
+func (p *pacer) Render(draw func(rendered func()), done <-chan struct{}) {
+	end := p.Begin()
+	defer end()
+	drawn := make(chan struct{})
+	var once sync.Once
+	draw(func() { once.Do(func() { close(drawn) }) })
+	if p == nil {
+		return
+	}
+	// Not a Go timer: the browser task that fires it also resumes the Go
+	// scheduler, so a frame whose ticker is overdue runs then too.
+	late, stop := p.after(renderWait)
+	defer stop()
+	select {
+	case <-drawn:
+	case <-late:
+	case <-done:
+	case <-p.done:
+	}
+}
+
+// jsAfter returns a channel that a JavaScript timer closes after d, and
+// the func that releases the timer, which must be called.
+func jsAfter(d time.Duration) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	fn := app.FuncOf(func(app.Value, []app.Value) any {
+		once.Do(func() { close(ch) })
+		return nil
+	})
+	id := app.Window().Call("setTimeout", fn, d.Milliseconds())
+	return ch, func() {
+		app.Window().Call("clearTimeout", id)
+		fn.Release()
+	}
+}

@@ -137,35 +137,27 @@ func followLang(ctx app.Context, store chat.Storage, set func(i18n.Lang)) {
 // page's one thread, and the first poll answer or burst would otherwise
 // pay for compiling the JSON and rendering code in one long task.
 func (c *page) warmUp(bg context.Context) {
-	// Each step takes a turn of the pacer; a render's turn lasts until
-	// go-app's frame drew it.
-	render := func(step int) func() {
-		return func() {
-			rendered := make(chan struct{})
-			c.ctx.Dispatch(func(ctx app.Context) {
-				c.warming = step
-				ctx.Defer(func(app.Context) { close(rendered) })
-			})
-			select {
-			case <-rendered:
-			case <-bg.Done():
-			}
-		}
-	}
-	steps := []func(){chat.WarmUp}
+	// Each step takes a turn of the pacer; see pacer.Render.
+	steps := []func(){func() {
+		end := c.env.pace.Begin()
+		defer end()
+		chat.WarmUp()
+	}}
 	for i := 1; i <= warmUpSteps; i++ {
-		steps = append(steps, render(i))
+		steps = append(steps, func() {
+			c.draw(func() { c.warming = i }, bg.Done())
+		})
 	}
-	steps = append(steps, render(0))
+	steps = append(steps, func() {
+		c.draw(func() { c.warming = 0 }, bg.Done())
+	})
 	for _, step := range steps {
 		select {
 		case <-bg.Done():
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
-		end := c.env.pace.Begin()
 		step()
-		end()
 	}
 }
 

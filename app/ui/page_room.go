@@ -75,20 +75,24 @@ func (c *page) pump(ctl *roomCtl) {
 		case <-ctl.done:
 			return
 		case v := <-updates:
-			// The turn lasts until go-app rendered (in its next frame), so
-			// that no other step shares the render's task.
-			end := c.env.pace.Begin()
-			rendered := make(chan struct{})
-			c.ctx.Dispatch(func(ctx app.Context) {
+			c.draw(func() {
 				if c.ctl == ctl {
 					c.apply(v)
 				}
-				ctx.Defer(func(app.Context) { close(rendered) })
-			})
-			<-rendered
-			end()
+			}, ctl.done)
 		}
 	}
+}
+
+// draw has the UI goroutine run change and go-app draw it, in a turn of
+// the pacer (see pacer.Render).
+func (c *page) draw(change func(), done <-chan struct{}) {
+	c.env.pace.Render(func(rendered func()) {
+		c.ctx.Dispatch(func(ctx app.Context) {
+			change()
+			ctx.Defer(func(app.Context) { rendered() })
+		})
+	}, done)
 }
 
 // apply takes a View of the open room.
