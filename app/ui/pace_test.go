@@ -116,8 +116,13 @@ func TestPacerRenderWithoutFrameEndsAtRenderWait(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	timers.fireLate(t)
-	<-rendered
-	<-waited
+	for _, ch := range []chan struct{}{rendered, waited} {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the render's turn did not end at renderWait")
+		}
+	}
 }
 
 func TestPacerRenderEndsWithDone(t *testing.T) {
