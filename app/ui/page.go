@@ -137,27 +137,28 @@ func followLang(ctx app.Context, store chat.Storage, set func(i18n.Lang)) {
 // page's one thread, and the first poll answer or burst would otherwise
 // pay for compiling the JSON and rendering code in one long task.
 func (c *page) warmUp(bg context.Context) {
-	// Each step takes a turn of the pacer; see pacer.Render.
-	steps := []func(){func() {
-		end := c.env.pace.Begin()
-		defer end()
-		chat.WarmUp()
-	}}
-	for i := 1; i <= warmUpSteps; i++ {
-		steps = append(steps, func() {
-			c.draw(func() { c.warming = i }, bg.Done())
-		})
-	}
-	steps = append(steps, func() {
-		c.draw(func() { c.warming = 0 }, bg.Done())
-	})
-	for _, step := range steps {
+	pause := func() bool {
 		select {
 		case <-bg.Done():
-			return
+			return false
 		case <-time.After(20 * time.Millisecond):
+			return true
 		}
-		step()
+	}
+	// Each step takes a turn of the pacer; see pacer.Render.
+	if !pause() {
+		return
+	}
+	end := c.env.pace.Begin()
+	chat.WarmUp()
+	end()
+	// Steps 1 to warmUpSteps draw the sample, one more (0) takes it away.
+	for i := 1; i <= warmUpSteps+1; i++ {
+		if !pause() {
+			return
+		}
+		step := i % (warmUpSteps + 1)
+		c.draw(func() { c.warming = step }, bg.Done())
 	}
 }
 
